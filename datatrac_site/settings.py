@@ -1,0 +1,207 @@
+"""DataTrac settings: every value comes from the environment (or a `.env` file).
+
+The defaults make a working single-user install with nothing to set up: a SQLite
+registry and a local object store under the DataTrac home directory. Production
+differs only by environment (see `.env.example` and the README).
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import environ
+import platformdirs
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` beside manage.py is read when present; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATATRAC_HOME = Path(env.str("DATATRAC_HOME", default=platformdirs.user_data_dir("datatrac")))
+DATATRAC_CACHE_DIR = Path(
+    env.str("DATATRAC_CACHE_DIR", default=platformdirs.user_cache_dir("datatrac"))
+)
+DATATRAC_STORAGE_URL: str = env.str(
+    "DATATRAC_STORAGE_URL", default=(DATATRAC_HOME / "store").as_uri()
+)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container with a bare uid)
+        return "unknown"
+
+
+# Who the CLI acts as: recorded as "pushed by" and in the audit trail.
+DATATRAC_USER: str = env.str("DATATRAC_USER", default=_default_user())
+DATATRAC_PUBLIC_READ: bool = env.bool("DATATRAC_PUBLIC_READ", default=False)
+
+# SSH store (ssh:// storage URL): key file and known_hosts; timeouts in seconds.
+DATATRAC_SSH_KEY: str = env.str("DATATRAC_SSH_KEY", default="")
+DATATRAC_SSH_KNOWN_HOSTS: str = env.str(
+    "DATATRAC_SSH_KNOWN_HOSTS", default=str(Path("~/.ssh/known_hosts").expanduser())
+)
+DATATRAC_SSH_CONFIG: str = env.str(
+    "DATATRAC_SSH_CONFIG", default=str(Path("~/.ssh/config").expanduser())
+)
+DATATRAC_SSH_TIMEOUT: float = env.float("DATATRAC_SSH_TIMEOUT", default=15.0)
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+
+def _embedded_secret_key() -> str:
+    """The embedded install keeps a random key in its home, made on first use."""
+    from django.core.management.utils import get_random_secret_key
+
+    key_file = DATATRAC_HOME / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        DATATRAC_HOME.mkdir(parents=True, exist_ok=True)
+        key = get_random_secret_key() + get_random_secret_key()
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key
+
+
+SECRET_KEY: str = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{DATATRAC_HOME / 'datatrac.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers queue instead of failing with "database is locked", and every write
+    # transaction takes the lock up front so read-then-write races cannot deadlock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_tables2",
+    "registry",
+    "lineage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "datatrac_site.urls"
+WSGI_APPLICATION = "datatrac_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATATRAC_HOME / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATICFILES_BACKEND",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+# Serve straight from the finders when nothing was collected (the embedded install).
+WHITENOISE_USE_FINDERS = True
+
+# A strict Content Security Policy: only our own origin, no inline script or style.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+
+# HTTPS hardening. The embedded install serves plain HTTP on loopback, so it is off by
+# default; production sets DATATRAC_HTTPS=true (see the README) and `check --deploy` is clean.
+_SECURE = env.bool("DATATRAC_HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_SECURE)
+SESSION_COOKIE_SECURE = _SECURE
+CSRF_COOKIE_SECURE = _SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DATATRAC_BEHIND_PROXY", default=False) else None
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}
+
+DJANGO_TABLES2_TEMPLATE = "django_tables2/htmx-table.html"

@@ -1,0 +1,205 @@
+"""The registry: datasets identified by SHA-256, their downloads, and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
+from django.urls import reverse
+from django.utils import timezone
+
+from registry.errors import AmbiguousHash, UnknownDataset
+from registry.hashing import normalize_hash_ref
+
+SHORT_HASH = 12
+
+
+class DatasetQuerySet(models.QuerySet["Dataset"]):
+    def available(self) -> Self:
+        return self.filter(state=Dataset.State.AVAILABLE)
+
+    def deleted(self) -> Self:
+        return self.filter(state=Dataset.State.DELETED)
+
+    def by_prefix(self, prefix: str) -> Self:
+        """Datasets whose hash starts with ``prefix`` (already normalized hex).
+
+        A range on the unique index rather than LIKE, so it stays an index seek on
+        every database whatever its collation.
+        """
+        if len(prefix) == 64:
+            return self.filter(sha256=prefix)
+        return self.filter(sha256__gte=prefix, sha256__lt=prefix + "g")
+
+    def search(self, text: str) -> Self:
+        """Match any part of name, source or description, or a hash prefix."""
+        text = text.strip()
+        if not text:
+            return self
+        condition = (
+            Q(name__icontains=text) | Q(source__icontains=text) | Q(description__icontains=text)
+        )
+        lowered = text.lower()
+        if len(lowered) >= 4 and all(c in "0123456789abcdef" for c in lowered):
+            condition |= Q(sha256__startswith=lowered)
+        return self.filter(condition)
+
+    def resolve(self, ref: str) -> Dataset:
+        """The one dataset a full hash or unique prefix names (tombstones included).
+
+        Raises InvalidHash for malformed input (before any query), UnknownDataset
+        when nothing matches and AmbiguousHash listing the candidates.
+        """
+        prefix = normalize_hash_ref(ref)
+        matches = list(self.by_prefix(prefix).order_by("sha256")[:11])
+        if not matches:
+            raise UnknownDataset(f"no dataset has a hash starting with {prefix}")
+        if len(matches) > 1:
+            candidates = [f"{d.sha256[:SHORT_HASH]} {d.name}" for d in matches]
+            raise AmbiguousHash(prefix, candidates)
+        return matches[0]
+
+
+class Dataset(models.Model):
+    """One file's bytes, named by their SHA-256, and what we know about them."""
+
+    class State(models.TextChoices):
+        AVAILABLE = "available", "available"
+        DELETED = "deleted", "deleted"
+
+    sha256 = models.CharField("SHA-256", max_length=64, unique=True)
+    name = models.TextField(help_text="File name by default; free text, stored as given.")
+    size = models.PositiveBigIntegerField(help_text="Size in bytes.")
+    source = models.TextField(blank=True, help_text="Where the data came from: URL or text.")
+    description = models.TextField(blank=True)
+    storage_location = models.TextField(
+        "registry path", help_text="Where the bytes live in the store."
+    )
+    pushed_by = models.CharField(max_length=150, help_text="DataTrac user who pushed it.")
+    pushed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    pushed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    download_count = models.PositiveBigIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.AVAILABLE)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=150, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pushed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Exact(Length("sha256"), 64), name="dataset_sha256_is_64_chars"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["available", "deleted"]), name="dataset_state_valid"
+            ),
+        ]
+        permissions = [
+            ("push_dataset", "Can push datasets"),
+            ("download_dataset", "Can download datasets"),
+            ("remote_delete_dataset", "Can delete a dataset's stored bytes"),
+            ("purge_dataset", "Can purge a deleted dataset's record"),
+            ("restore_dataset", "Can restore a deleted dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:SHORT_HASH]} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:dataset-detail", kwargs={"ref": self.sha256})
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:SHORT_HASH]
+
+    @property
+    def is_available(self) -> bool:
+        return self.state == self.State.AVAILABLE
+
+
+class DownloadRecord(models.Model):
+    """One download of a dataset: the rows behind its download statistics."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="downloads")
+    downloaded_by = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    downloaded_at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(max_length=10, default="cli")
+
+    class Meta:
+        ordering = ["-downloaded_at"]
+        indexes = [models.Index(fields=["dataset", "downloaded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.downloaded_by} downloaded {self.dataset_id} at {self.downloaded_at}"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_dataset(self, sha256: str) -> Self:
+        return self.filter(sha256=sha256)
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a privileged, destructive or security-relevant action."""
+
+    class Action(models.TextChoices):
+        PUSH = "push", "push"
+        RESTORE = "restore", "restore"
+        DOWNLOAD = "download", "download"
+        LINK = "link", "link"
+        UNLINK = "unlink", "unlink"
+        REMOTE_DELETE = "remote_delete", "remote delete"
+        PURGE = "purge", "purge"
+        PERMISSION_DENIED = "permission_denied", "permission denied"
+        SIGN_IN = "sign_in", "sign in"
+        SIGN_OUT = "sign_out", "sign out"
+        SIGN_IN_FAILED = "sign_in_failed", "failed sign in"
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        DENIED = "denied", "denied"
+        FAILED = "failed", "failed"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=24, choices=Action.choices)
+    # The hash, not a foreign key: the trail outlives a purged dataset row.
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True, db_index=True)
+    origin = models.CharField(max_length=255, blank=True, help_text="CLI host or client IP.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    detail = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("audit events are append-only")
+
+

@@ -1,0 +1,106 @@
+"""The one interface every object store implements.
+
+Objects are content-addressed: the key is always the full 64-character lowercase hex
+SHA-256 of the bytes, and an object's path in a store is derived from that key only
+(``ab/cd/abcd...``), so no user text ever reaches a path or a remote command.
+
+A store is a context manager: entering it may open a connection (SSH) that every call
+reuses until it is closed.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from registry.hashing import Progress, require_full_hash
+
+# Temporary uploads carry this suffix; `gc` sweeps the stale ones.
+TEMP_SUFFIX = ".tmp"
+
+
+def object_key(sha256: str) -> str:
+    """The relative path of an object: ``ab/cd/<sha256>``."""
+    require_full_hash(sha256)
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class Storage(abc.ABC):
+    """Contract of an object store. Every method takes a full hex SHA-256."""
+
+    #: The configured URL, e.g. ``file:///srv/datatrac`` or ``ssh://dt@host/srv/datatrac``.
+    url: str
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - stores without connections have nothing to close
+        """Release connections. The store may be used again afterwards (it reconnects)."""
+
+    @abc.abstractmethod
+    def location(self, sha256: str) -> str:
+        """The registry path of an object: a URL naming where its bytes live."""
+
+    @abc.abstractmethod
+    def put(self, sha256: str, source: Path, *, progress: Progress | None = None) -> None:
+        """Store the bytes of local file ``source`` under ``sha256``.
+
+        The bytes go to a temporary name first and appear under the final name only
+        once complete and verified to hash to ``sha256``; a killed process leaves at
+        most a temporary behind. Raises IntegrityFailure (and stores nothing) if the
+        bytes do not hash to ``sha256`` (for instance the file changed after it was
+        hashed) and StoreError for any failure of the store. Storing an object that
+        already exists is allowed and leaves one object.
+        """
+
+    @abc.abstractmethod
+    def open(self, sha256: str) -> AbstractContextManager[BinaryIO]:
+        """Open an object for streaming reads. Raises ObjectMissing if absent.
+
+        The reader is not verified: callers that hand bytes on verify as they read.
+        """
+
+    @abc.abstractmethod
+    def delete(self, sha256: str) -> None:
+        """Remove an object. Raises ObjectMissing if it was not there."""
+
+    @abc.abstractmethod
+    def exists(self, sha256: str) -> bool:
+        """Whether an object is stored under its final name."""
+
+    @abc.abstractmethod
+    def stat(self, sha256: str) -> int:
+        """The object's size in bytes. Raises ObjectMissing if absent."""
+
+    @abc.abstractmethod
+    def verify(self, sha256: str) -> bool:
+        """Recompute the object's SHA-256 where it is stored; True if it matches.
+
+        Raises ObjectMissing if absent. Remote stores hash on the server and never
+        download the object.
+        """
+
+    @abc.abstractmethod
+    def iter_objects(self) -> Iterator[str]:
+        """Every hash stored under a final name (not temporaries), in no set order."""
+
+    @abc.abstractmethod
+    def sweep_temporaries(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Remove temporary uploads last modified more than ``older_than`` ago.
+
+        Returns the store-relative names of what was (or, with ``dry_run``, would be)
+        removed. Never touches an object under its final name.
+        """
