@@ -1,0 +1,161 @@
+"""What every DataTrac management command shares: one-line errors, a ready database,
+terminal-safe text, progress bars and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+from registry.errors import DataTracError, NotMigrated
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control and format characters shown as escapes, never interpreted.
+
+    Names and sources are data: a newline or an ANSI escape in one must not move the
+    cursor, recolour the terminal or forge another line of output.
+    """
+    out = []
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KiB' (binary units, as file managers and `ls -h` show them)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def uses_embedded_database() -> bool:
+    """True on the embedded default (SQLite under DATATRAC_HOME, no DATABASE_URL set)."""
+    return not os.environ.get("DATABASE_URL") and connection.vendor == "sqlite"
+
+
+def ensure_database_ready(stderr: Callable[[str], Any]) -> None:
+    """Migrate the embedded SQLite registry on first use; elsewhere, say what to run."""
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        raise DataTracError(f"cannot reach the registry database: {exc}".strip()) from exc
+    if not pending:
+        return
+    if uses_embedded_database():
+        settings.DATATRAC_HOME.mkdir(parents=True, exist_ok=True)
+        stderr(f"Preparing the DataTrac home at {settings.DATATRAC_HOME} ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        return
+    raise NotMigrated(
+        "the registry database is not migrated: run `datatrac migrate` "
+        "(or `python manage.py migrate`) first"
+    )
+
+
+class DataTracCommand(BaseCommand):
+    """Base of DataTrac's commands: errors are one line on stderr and a non-zero exit."""
+
+    requires_system_checks: list[str] = []  # keep every command fast; `check` runs them
+    #: Options that must never be accepted, with the reason shown to whoever tries.
+    refused_options: dict[str, str] = {}
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.epilog = getattr(self, "epilog", None)
+        parser.formatter_class = _RawHelpFormatter
+        return parser
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        for arg in argv[2:]:
+            for option, why in self.refused_options.items():
+                if arg == option or arg.startswith(option + "="):
+                    self.fail(f"{option} is not accepted: {why}", 2)
+        super().run_from_argv(argv)
+
+    def fail(self, message: str, code: int = 1) -> NoReturn:
+        sys.stderr.write(f"error: {terminal_safe(message)}\n")
+        sys.exit(code)
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            ensure_database_ready(lambda line: self.stderr.write(line))
+            return super().execute(*args, **options)
+        except (CommandError, DataTracError, KeyboardInterrupt) as exc:
+            code = getattr(exc, "returncode", getattr(exc, "exit_code", 130))
+            message = str(exc) or "interrupted; nothing was left half-done"
+            if getattr(self, "_called_from_command_line", False) and not options.get("traceback"):
+                self.fail(message, code)
+            if isinstance(exc, DataTracError):
+                # call_command() callers (tests, other commands) get a CommandError.
+                raise CommandError(message, returncode=code) from exc
+            raise
+
+    # --- output helpers ---------------------------------------------------------------
+
+    def console(self) -> Console:
+        stream = self.stdout._out  # type: ignore[attr-defined]
+        # Piped output keeps one row per line (for grep and friends), whatever its width.
+        width = None if stream.isatty() else 100_000
+        return Console(file=stream, highlight=False, width=width)
+
+    def print_json(self, data: object) -> None:
+        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
+
+    def text(self, value: str) -> Text:
+        """User text for rich output: escaped, and never parsed as markup."""
+        return Text(terminal_safe(value))
+
+    @contextmanager
+    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+        """A byte progress bar on stderr when it is a terminal; otherwise nothing."""
+        if not sys.stderr.isatty() or total < 1024 * 1024:
+            yield None
+            return
+        columns = (
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+class _RawHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, with the examples in help text laid out as written."""

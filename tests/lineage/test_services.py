@@ -1,0 +1,97 @@
+"""Lineage links and walks, on whichever database the suite runs against."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineage.models import LineageEdge
+from lineage.services import find_path, lineage_graph, link_datasets, unlink_datasets
+from registry.errors import LineageError
+from registry.models import AuditEvent
+from registry.services import Actor
+from tests.factories import DatasetFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def chain(n: int) -> list:
+    datasets = DatasetFactory.create_batch(n)
+    for parent, child in zip(datasets, datasets[1:], strict=False):
+        link_datasets(parent=parent, child=child, actor=Actor.for_cli())
+    return datasets
+
+
+def test_link_records_the_edge_and_audits_it() -> None:
+    a, b = DatasetFactory.create_batch(2)
+    result = link_datasets(parent=a, child=b, actor=Actor.for_cli(), note="dedup")
+    assert result.created
+    assert (result.edge.note, result.edge.created_by) == ("dedup", "tester")
+    assert AuditEvent.objects.filter(action="link", sha256=b.sha256).count() == 1
+
+
+def test_linking_the_same_pair_again_is_a_no_op() -> None:
+    a, b = DatasetFactory.create_batch(2)
+    link_datasets(parent=a, child=b, actor=Actor.for_cli())
+    again = link_datasets(parent=a, child=b, actor=Actor.for_cli())
+    assert not again.created
+    assert LineageEdge.objects.count() == 1
+
+
+def test_a_dataset_cannot_be_its_own_parent() -> None:
+    a = DatasetFactory()
+    with pytest.raises(LineageError, match="its own parent"):
+        link_datasets(parent=a, child=a, actor=Actor.for_cli())
+
+
+def test_a_link_closing_a_cycle_is_refused_naming_the_cycle() -> None:
+    a, b, c = chain(3)
+    with pytest.raises(LineageError) as info:
+        link_datasets(parent=c, child=a, actor=Actor.for_cli())
+    assert f"{a.short_hash} -> {b.short_hash} -> {c.short_hash} -> {a.short_hash}" in str(
+        info.value
+    )
+    assert LineageEdge.objects.count() == 2
+
+
+def test_a_diamond_is_not_a_cycle() -> None:
+    a, b, c, d = DatasetFactory.create_batch(4)
+    for parent, child in [(a, b), (a, c), (b, d), (c, d)]:
+        link_datasets(parent=parent, child=child, actor=Actor.for_cli())
+    assert LineageEdge.objects.count() == 4
+
+
+def test_unlink_removes_the_edge_once() -> None:
+    a, b = chain(2)
+    assert unlink_datasets(parent=a, child=b, actor=Actor.for_cli()) is True
+    assert unlink_datasets(parent=a, child=b, actor=Actor.for_cli()) is False
+    assert AuditEvent.objects.filter(action="unlink").count() == 1
+
+
+def test_find_path_returns_the_shortest_path() -> None:
+    a, b, c, d = chain(4)
+    link_datasets(parent=a, child=d, actor=Actor.for_cli())
+    assert find_path(start=a, goal=d) == [a, d]
+    assert find_path(start=d, goal=a) == []
+
+
+def test_lineage_graph_walks_both_ways_to_the_given_depth_and_counts_the_rest() -> None:
+    nodes = chain(7)
+    center = nodes[3]
+    graph = lineage_graph(dataset=center, depth=2)
+    assert graph.levels == {
+        nodes[1].pk: -2,
+        nodes[2].pk: -1,
+        center.pk: 0,
+        nodes[4].pk: 1,
+        nodes[5].pk: 2,
+    }
+    assert (graph.ancestors_total, graph.descendants_total) == (3, 3)
+    assert (graph.ancestors_beyond, graph.descendants_beyond) == (1, 1)
+    assert (nodes[2].pk, center.pk) in graph.edges
+
+
+def test_lineage_graph_uses_a_fixed_number_of_queries(django_assert_max_num_queries) -> None:
+    nodes = chain(30)
+    with django_assert_max_num_queries(6):
+        graph = lineage_graph(dataset=nodes[15], depth=10)
+    assert len(graph.nodes) == 21

@@ -1,0 +1,160 @@
+"""The `datatrac` console script, run for real in subprocesses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from registry.models import Dataset
+from tests.conftest import CLI, DATATRAC_SCRIPT
+from tests.factories import UserFactory
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+
+
+def test_newcomer_walk_through(cli: CLI, tmp_path: Path) -> None:
+    raw = cli.cwd / "sales.csv"
+    raw.write_text("region,amount\nnorth,10\nsouth,20\n")
+    derived = cli.cwd / "totals.csv"
+    derived.write_text("amount\n30\n")
+
+    pushed = cli("push", "sales.csv", "--source", "https://example.org/sales.csv")
+    assert pushed.returncode == 0, pushed.stderr
+    sha = pushed.stdout.strip()
+    assert sha == hashlib.sha256(raw.read_bytes()).hexdigest()
+
+    listing = cli("fetch", "--all")
+    assert sha[:12] in listing.stdout and "sales.csv" in listing.stdout
+
+    shown = json.loads(cli("fetch", sha[:8], "--json").stdout)
+    assert shown["source"] == "https://example.org/sales.csv"
+
+    out_dir = cli.cwd / "back"
+    out_dir.mkdir()
+    got = cli("fetch", sha[:8], "--download", "--output", "back")
+    assert got.returncode == 0, got.stderr
+    assert (out_dir / "sales.csv").read_bytes() == raw.read_bytes()
+
+    child = cli("push", "totals.csv", "--source", "sum of sales.csv", "--parent", sha[:8])
+    assert child.returncode == 0, child.stderr
+    tree = cli("lineage", sha[:8])
+    assert "totals.csv" in tree.stdout.split("descendants of")[1]
+
+    assert cli("delete", sha[:8], "--local").returncode == 0
+    UserFactory(username="admin1", is_superuser=True)
+    deleted = cli(
+        "delete", sha[:8], "--user", "admin1", "--yes", "--force",
+        env={"DATATRAC_PASSWORD": "correct horse battery"},
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert Dataset.objects.get(sha256=sha).state == Dataset.State.DELETED
+
+
+def test_manage_py_and_the_script_are_the_same_program(cli: CLI) -> None:
+    manage = Path(__file__).resolve().parents[1] / "manage.py"
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(manage), "fetch", "--all", "--json"],
+        capture_output=True, text=True, env=cli.env, cwd=cli.cwd, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(cli("fetch", "--all", "--json").stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["push", "missing.csv", "--source", "s"], "no such file"),
+        (["push", ".", "--source", "s"], "is a directory"),
+        (["fetch", "not-hex"], "not a hash"),
+        (["fetch", "abc"], "too short"),
+        (["fetch", "abcdef"], "no dataset"),
+        (["lineage", "--parent", "abcdef", "--child", "abcdef"], "no dataset"),
+        (["delete", "abcdef", "--password", "hunter2"], "--password is not accepted"),
+        (["delete", "abcdef", "--password=hunter2"], "--password is not accepted"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(cli: CLI, args: list[str], fragment: str):
+    assert_one_line_error(cli(*args), fragment)
+
+
+def test_a_fifo_is_refused(cli: CLI) -> None:
+    os.mkfifo(cli.cwd / "pipe")
+    assert_one_line_error(cli("push", "pipe", "--source", "s"), "not a regular file")
+
+
+def test_help_lists_the_commands_and_each_has_examples(cli: CLI) -> None:
+    overview = cli("--help")
+    for command in ("push", "fetch", "lineage", "delete", "up"):
+        assert command in overview.stdout
+        assert "examples:" in cli(command, "--help").stdout
+
+
+def test_first_command_on_the_embedded_default_prepares_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "fresh-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
+    env.update({"DATATRAC_HOME": str(home), "DATATRAC_CACHE_DIR": str(tmp_path / "cache")})
+    result = subprocess.run(
+        [DATATRAC_SCRIPT, "fetch", "--all"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Preparing the DataTrac home" in result.stderr
+    assert (home / "datatrac.sqlite3").exists()
+
+
+def test_up_prepares_the_home_and_creates_an_administrator(tmp_path: Path) -> None:
+    home = tmp_path / "up-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
+    env.update({"DATATRAC_HOME": str(home), "DATATRAC_USER": "newcomer"})
+    result = subprocess.run(
+        [DATATRAC_SCRIPT, "up", "--no-server"], capture_output=True, text=True, env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Created administrator 'newcomer'" in result.stdout
+    saved = (home / "admin-password.txt").read_text()
+    assert oct((home / "admin-password.txt").stat().st_mode & 0o777) == "0o600"
+    assert "user: newcomer" in saved
+    again = subprocess.run(
+        [DATATRAC_SCRIPT, "up", "--no-server"], capture_output=True, text=True, env=env,
+        check=False,
+    )
+    assert "Created administrator" not in again.stdout
+
+
+@pytest.mark.django_db
+def test_an_unmigrated_postgresql_database_names_the_migrate_command(tmp_path: Path) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("this run is on SQLite, where the home is prepared automatically")
+    name = f"datatrac_empty_{uuid.uuid4().hex[:8]}"
+    db = connection.settings_dict
+    admin_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    import psycopg
+
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {**os.environ, "DATABASE_URL": f"{admin_url}/{name}",
+               "DATATRAC_HOME": str(tmp_path)}
+        result = subprocess.run(
+            [DATATRAC_SCRIPT, "fetch", "--all"], capture_output=True, text=True, env=env,
+            check=False,
+        )
+        assert_one_line_error(result, "datatrac migrate")
+    finally:
+        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
