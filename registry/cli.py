@@ -10,7 +10,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 from django.conf import settings
 from django.core.management import call_command
@@ -127,7 +127,7 @@ class DataTracCommand(BaseCommand):
     # --- output helpers ---------------------------------------------------------------
 
     def console(self) -> Console:
-        stream = self.stdout._out  # type: ignore[attr-defined]
+        stream = cast(TextIO, self.stdout._out)
         # Piped output keeps one row per line (for grep and friends), whatever its width.
         width = None if stream.isatty() else 100_000
         return Console(file=stream, highlight=False, width=width)

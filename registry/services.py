@@ -36,7 +36,7 @@ from registry.models import AuditEvent, Dataset, DownloadRecord
 from registry.naming import safe_file_name
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
     from django.http import HttpRequest
 
     from registry.storage.base import Storage
@@ -50,7 +50,7 @@ class Actor:
     """Who performs an action, and from where: recorded on rows and in the audit trail."""
 
     name: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     origin: str = ""
 
     @classmethod
@@ -375,8 +375,12 @@ def record_download(*, dataset: Dataset, actor: Actor, via: str) -> None:
             via=via,
         )
         Dataset.objects.filter(pk=dataset.pk).update(download_count=F("download_count") + 1)
-        record_audit(actor=actor, action=AuditEvent.Action.DOWNLOAD, sha256=dataset.sha256,
-                     detail=f"via {via}")
+        record_audit(
+            actor=actor,
+            action=AuditEvent.Action.DOWNLOAD,
+            sha256=dataset.sha256,
+            detail=f"via {via}",
+        )
 
 
 # --- delete --------------------------------------------------------------------------
@@ -400,11 +404,7 @@ def delete_local_copy(*, dataset: Dataset) -> bool:
 
 def living_children(dataset: Dataset) -> list[Dataset]:
     """Available datasets made directly from ``dataset``."""
-    return list(
-        Dataset.objects.available()
-        .filter(parent_edges__parent=dataset)
-        .order_by("name")
-    )
+    return list(Dataset.objects.available().filter(parent_edges__parent=dataset).order_by("name"))
 
 
 def delete_dataset(
