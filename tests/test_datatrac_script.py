@@ -56,7 +56,12 @@ def test_newcomer_walk_through(cli: CLI, tmp_path: Path) -> None:
     assert cli("delete", sha[:8], "--local").returncode == 0
     UserFactory(username="admin1", is_superuser=True)
     deleted = cli(
-        "delete", sha[:8], "--user", "admin1", "--yes", "--force",
+        "delete",
+        sha[:8],
+        "--user",
+        "admin1",
+        "--yes",
+        "--force",
         env={"DATATRAC_PASSWORD": "correct horse battery"},
     )
     assert deleted.returncode == 0, deleted.stderr
@@ -69,7 +74,11 @@ def test_manage_py_and_the_script_are_the_same_program(cli: CLI) -> None:
 
     result = subprocess.run(
         [sys.executable, str(manage), "fetch", "--all", "--json"],
-        capture_output=True, text=True, env=cli.env, cwd=cli.cwd, check=False,
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        cwd=cli.cwd,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == json.loads(cli("fetch", "--all", "--json").stdout)
@@ -121,7 +130,10 @@ def test_up_prepares_the_home_and_creates_an_administrator(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
     env.update({"DATATRAC_HOME": str(home), "DATATRAC_USER": "newcomer"})
     result = subprocess.run(
-        [DATATRAC_SCRIPT, "up", "--no-server"], capture_output=True, text=True, env=env,
+        [DATATRAC_SCRIPT, "up", "--no-server"],
+        capture_output=True,
+        text=True,
+        env=env,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -130,7 +142,10 @@ def test_up_prepares_the_home_and_creates_an_administrator(tmp_path: Path) -> No
     assert oct((home / "admin-password.txt").stat().st_mode & 0o777) == "0o600"
     assert "user: newcomer" in saved
     again = subprocess.run(
-        [DATATRAC_SCRIPT, "up", "--no-server"], capture_output=True, text=True, env=env,
+        [DATATRAC_SCRIPT, "up", "--no-server"],
+        capture_output=True,
+        text=True,
+        env=env,
         check=False,
     )
     assert "Created administrator" not in again.stdout
@@ -148,10 +163,12 @@ def test_an_unmigrated_postgresql_database_names_the_migrate_command(tmp_path: P
     with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        env = {**os.environ, "DATABASE_URL": f"{admin_url}/{name}",
-               "DATATRAC_HOME": str(tmp_path)}
+        env = {**os.environ, "DATABASE_URL": f"{admin_url}/{name}", "DATATRAC_HOME": str(tmp_path)}
         result = subprocess.run(
-            [DATATRAC_SCRIPT, "fetch", "--all"], capture_output=True, text=True, env=env,
+            [DATATRAC_SCRIPT, "fetch", "--all"],
+            capture_output=True,
+            text=True,
+            env=env,
             check=False,
         )
         assert_one_line_error(result, "datatrac migrate")

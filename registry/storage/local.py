@@ -107,8 +107,10 @@ class LocalStorage(Storage):
         for first in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
             for path in first.glob("[0-9a-f][0-9a-f]/*"):
                 name = path.name
-                if len(name) == 64 and not name.startswith(".") and name.startswith(
-                    first.name + path.parent.name
+                if (
+                    len(name) == 64
+                    and not name.startswith(".")
+                    and name.startswith(first.name + path.parent.name)
                 ):
                     yield name
 

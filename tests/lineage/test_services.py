@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from lineage.models import LineageEdge
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def chain(n: int) -> list:
     datasets = DatasetFactory.create_batch(n)
-    for parent, child in zip(datasets, datasets[1:], strict=False):
+    for parent, child in itertools.pairwise(datasets):
         link_datasets(parent=parent, child=child, actor=Actor.for_cli())
     return datasets
 
@@ -68,7 +70,7 @@ def test_unlink_removes_the_edge_once() -> None:
 
 
 def test_find_path_returns_the_shortest_path() -> None:
-    a, b, c, d = chain(4)
+    a, _b, _c, d = chain(4)
     link_datasets(parent=a, child=d, actor=Actor.for_cli())
     assert find_path(start=a, goal=d) == [a, d]
     assert find_path(start=d, goal=a) == []

@@ -240,8 +240,13 @@ def test_push_after_a_remote_delete_restores_the_dataset(make_file, monkeypatch)
 def test_commands_have_help_with_examples(capsys) -> None:
     from django.core.management import load_command_class
 
-    for app, name in [("registry", "push"), ("registry", "fetch"), ("registry", "delete"),
-                      ("lineage", "lineage"), ("registry", "up")]:
+    for app, name in [
+        ("registry", "push"),
+        ("registry", "fetch"),
+        ("registry", "delete"),
+        ("lineage", "lineage"),
+        ("registry", "up"),
+    ]:
         parser = load_command_class(app, name).create_parser("datatrac", name)
         text = parser.format_help()
         assert "examples:" in text, name

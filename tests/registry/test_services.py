@@ -136,9 +136,7 @@ def test_push_of_a_file_that_changes_during_upload_registers_nothing(
 )
 def test_push_refuses_what_is_not_a_readable_file(tmp_path, local_store, make, message) -> None:
     with pytest.raises(BadPath, match=message):
-        push_dataset(
-            path=make(tmp_path), source="x", actor=Actor.for_cli(), storage=local_store
-        )
+        push_dataset(path=make(tmp_path), source="x", actor=Actor.for_cli(), storage=local_store)
     assert Dataset.objects.count() == 0
 
 
@@ -292,7 +290,11 @@ def test_remote_delete_needs_the_permission_and_audits_the_refusal(
     assert local_store.exists(dataset.sha256)
     assert Dataset.objects.get(pk=dataset.pk).is_available
     denied = AuditEvent.objects.get(action="permission_denied")
-    assert (denied.actor, denied.outcome, denied.sha256) == (user.username, "denied", dataset.sha256)
+    assert (denied.actor, denied.outcome, denied.sha256) == (
+        user.username,
+        "denied",
+        dataset.sha256,
+    )
 
 
 def test_remote_delete_with_the_permission_but_not_superuser_works(make_file, push, local_store):
@@ -350,4 +352,3 @@ def test_authenticate_actor_checks_the_password_and_audits_failures() -> None:
     with pytest.raises(AuthenticationFailed):
         authenticate_actor(username="alice", password="wrong")
     assert AuditEvent.objects.filter(action="sign_in_failed", actor="alice").exists()
-

@@ -111,9 +111,7 @@ def _graph_dict(graph: LineageGraph) -> dict[str, Any]:
             for i, level in sorted(graph.levels.items(), key=lambda kv: kv[1])
             if level > 0
         ],
-        "edges": [
-            {"parent": by_id[p].sha256, "child": by_id[c].sha256} for p, c in graph.edges
-        ],
+        "edges": [{"parent": by_id[p].sha256, "child": by_id[c].sha256} for p, c in graph.edges],
         "ancestors_total": graph.ancestors_total,
         "descendants_total": graph.descendants_total,
     }

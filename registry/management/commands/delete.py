@@ -66,7 +66,9 @@ taken from the command line, where other users and shell history could see it.
             origin=Actor.for_cli(username).origin,
         )
         require_permission(
-            actor, "registry.remote_delete_dataset", action="delete datasets",
+            actor,
+            "registry.remote_delete_dataset",
+            action="delete datasets",
             sha256=dataset.sha256,
         )
         if not options["yes"]:

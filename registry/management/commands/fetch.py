@@ -86,8 +86,9 @@ class Command(DataTracCommand):
             )
         if not count:
             self.stderr.write(
-                "no datasets match" if options["search"] else
-                "no datasets yet: push one with `datatrac push FILE --source URL`"
+                "no datasets match"
+                if options["search"]
+                else "no datasets yet: push one with `datatrac push FILE --source URL`"
             )
             return
         self.console().print(table)
