@@ -1,0 +1,150 @@
+"""Fill a registry with synthetic datasets and lineage, fast.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/datatrac_bench \
+        uv run python bench/seed.py --datasets 1000000
+
+Shapes, as issue 7 asks: one dataset with 10,000 children (wide fan-out), a
+10,000-generation chain (deep), and a random DAG over the rest (edges only from an older
+to a newer dataset, so it stays acyclic). PostgreSQL is filled with COPY; SQLite with
+bulk inserts. Rows only: no bytes are stored (this measures the registry, not the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datatrac_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+from lineage.models import LineageEdge  # noqa: E402
+from registry.models import Dataset  # noqa: E402
+
+TOPICS = ["sales", "weather", "churn", "clicks", "inventory", "payroll", "sensor", "census",
+          "traffic", "orders", "returns", "ads", "genome", "prices", "tickets", "logins"]
+STAGES = ["raw", "clean", "dedup", "joined", "features", "train", "eval", "agg", "sample"]
+REGIONS = ["eu", "us", "apac", "latam", "global"]
+HOSTS = ["s3://lake", "https://data.example.org", "gs://warehouse", "https://api.example.com"]
+USERS = [f"user{i:03d}" for i in range(200)]
+EXTS = ["csv", "parquet", "jsonl", "csv.gz", "arrow"]
+
+FANOUT_CHILDREN = 10_000
+CHAIN_LENGTH = 10_000
+
+
+def sha_for(i: int) -> str:
+    return hashlib.sha256(f"datatrac-bench-{i}".encode()).hexdigest()
+
+
+def dataset_rows(n: int, rng: random.Random) -> Iterator[tuple[object, ...]]:
+    start = datetime(2021, 1, 1, tzinfo=UTC)
+    span = (datetime(2026, 11, 1, tzinfo=UTC) - start).total_seconds()
+    for i in range(1, n + 1):
+        topic, stage, region = rng.choice(TOPICS), rng.choice(STAGES), rng.choice(REGIONS)
+        name = f"{topic}_{stage}_{region}_{i}.{rng.choice(EXTS)}"
+        source = f"{rng.choice(HOSTS)}/{topic}/{region}/{stage}/part-{rng.randrange(10_000):05d}"
+        sha = sha_for(i)
+        pushed_at = start + timedelta(seconds=span * i / n)
+        yield (
+            i, sha, name, rng.randrange(1, 10**10), source,
+            f"{stage} {topic} data for {region}", f"ssh://store/srv/datatrac/{sha[:2]}/{sha[2:4]}/{sha}",
+            rng.choice(USERS), pushed_at, rng.randrange(0, 500), "available", "",
+        )
+
+
+def edge_rows(n: int, rng: random.Random) -> Iterator[tuple[int, int]]:
+    """(parent id, child id) pairs; ids are 1..n in push order."""
+    fan_parent = 1
+    fan_children = range(2, 2 + min(FANOUT_CHILDREN, n - 1))
+    for child in fan_children:
+        yield fan_parent, child
+    chain_start = 2 + len(fan_children)
+    chain = range(chain_start, min(chain_start + CHAIN_LENGTH, n + 1))
+    for parent, child in zip(chain, chain[1:], strict=False):
+        yield parent, child
+    rest_start = chain.stop
+    # A random DAG over the rest: each dataset gets ~1 parent among older ones nearby.
+    for child in range(rest_start + 1, n + 1):
+        for _ in range(rng.choice((0, 1, 1, 1, 2))):
+            parent = rng.randrange(max(rest_start, child - 5000), child)
+            yield parent, child
+
+
+DATASET_COLUMNS = (
+    "id", "sha256", "name", "size", "source", "description", "storage_location",
+    "pushed_by", "pushed_at", "download_count", "state", "deleted_by",
+)
+
+
+def seed(n: int, seed_value: int) -> tuple[int, int]:
+    rng = random.Random(seed_value)
+    ds_table = Dataset._meta.db_table
+    edge_table = LineageEdge._meta.db_table
+    now = datetime.now(UTC)
+    with transaction.atomic():
+        LineageEdge.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {ds_table}")  # noqa: S608 - constant table name
+        edges = list(dict.fromkeys(edge_rows(n, rng)))
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                raw = cursor.cursor  # psycopg 3 cursor: COPY streams rows with no SQL per row
+                with raw.copy(f"COPY {ds_table} ({', '.join(DATASET_COLUMNS)}) FROM STDIN") as cp:
+                    for row in dataset_rows(n, rng):
+                        cp.write_row(row)
+                with raw.copy(
+                    f"COPY {edge_table} (parent_id, child_id, note, created_by, created_at) "
+                    "FROM STDIN"
+                ) as cp:
+                    for parent, child in edges:
+                        cp.write_row((parent, child, "", "seed", now))
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{ds_table}', 'id'), %s)", [n]
+                )
+                cursor.execute(f"ANALYZE {ds_table}")
+                cursor.execute(f"ANALYZE {edge_table}")
+        else:
+            batch: list[Dataset] = []
+            for row in dataset_rows(n, rng):
+                batch.append(Dataset(**dict(zip(DATASET_COLUMNS, row, strict=True))))
+                if len(batch) >= 5000:
+                    Dataset.objects.bulk_create(batch)
+                    batch = []
+            Dataset.objects.bulk_create(batch)
+            LineageEdge.objects.bulk_create(
+                (LineageEdge(parent_id=p, child_id=c, created_by="seed", created_at=now)
+                 for p, c in edges),
+                batch_size=5000,
+            )
+    return n, len(edges)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=int, default=10_000, help="how many datasets (10000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    args = parser.parse_args()
+    call_command("migrate", interactive=False, verbosity=0)
+    started = time.perf_counter()
+    datasets, edges = seed(args.datasets, args.seed)
+    took = time.perf_counter() - started
+    print(f"seeded {datasets} datasets and {edges} lineage edges in {took:.1f} s "
+          f"({connection.vendor})")
+
+
+if __name__ == "__main__":
+    main()
