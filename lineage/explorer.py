@@ -1,0 +1,340 @@
+"""The lineage explorer's drawing: which nodes to show, where, and what is left out.
+
+The walk itself is ``lineage.services.lineage_graph``; this module only decides how
+much of it fits on a page and lays that out, so that a dataset with ten thousand
+children still draws a readable graph (the rest is counted, not drawn).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.text import Truncator
+
+from lineage.layout import layered_layout
+from lineage.models import LineageEdge
+from lineage.services import LineageGraph, lineage_graph
+from registry.models import Dataset
+
+MAX_DEPTH = 6
+MAX_EXPANDED = 8
+# A node shows at most this many of its parents or children; the rest are counted.
+MAX_NEIGHBOURS = 12
+# The centre and the nodes a user expanded show more: that is where they are looking.
+MAX_EXPANDED_NEIGHBOURS = 2 * MAX_NEIGHBOURS
+MAX_DRAWN = 160
+NODE_WIDTH = 208
+NODE_HEIGHT = 46
+CENTRED_MAX_WIDTH = 1100  # about the graph frame's width on a desktop screen
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A "+N" pill on a node's side: N parents or children not drawn."""
+
+    x: float  # left edge
+    y: float
+    width: float
+    label: str
+    text_x: float
+    text_y: float
+    title: str
+    height: float = 20
+
+
+def _badge(count: int, *, edge_x: float, cy: float, side: int, what: str) -> Badge | None:
+    """A pill just outside a node's left (side -1) or right (side +1) edge."""
+    if count <= 0:
+        return None
+    label = f"+{count:,}"
+    width = 12 + 7.5 * len(label)
+    x = edge_x - 6 - width if side < 0 else edge_x + 6
+    title = f"{count:,} more {what} not shown"
+    return Badge(
+        x=round(x, 1),
+        y=round(cy - 10, 1),
+        width=round(width, 1),
+        label=label,
+        text_x=round(x + width / 2, 1),
+        text_y=round(cy + 4.5, 1),
+        title=title,
+    )
+
+
+@dataclass(frozen=True)
+class Node:
+    dataset: Dataset
+    x: float  # top-left corner
+    y: float
+    label: str
+    role: str  # center, ancestor, descendant, related
+    hidden_parents: int
+    hidden_children: int
+    recenter_url: str
+    expand_url: str  # "" when the node is already expanded or has nothing hidden
+    width: float = NODE_WIDTH
+    height: float = NODE_HEIGHT
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.width / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.height / 2
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width
+
+    @property
+    def text_x(self) -> float:
+        return round(self.x + 12, 1)
+
+    @property
+    def name_y(self) -> float:
+        return round(self.y + 20, 1)
+
+    @property
+    def meta_y(self) -> float:
+        return round(self.y + 36, 1)
+
+    @property
+    def detail_url(self) -> str:
+        return self.dataset.get_absolute_url()
+
+    @property
+    def more_url(self) -> str:
+        """Where a "+N" badge leads: expand here, or the full lists on the dataset page."""
+        return self.expand_url or f"{self.detail_url}#relatives"
+
+    @property
+    def parents_badge(self) -> Badge | None:
+        return _badge(self.hidden_parents, edge_x=self.x, cy=self.cy, side=-1, what="parents")
+
+    @property
+    def children_badge(self) -> Badge | None:
+        return _badge(self.hidden_children, edge_x=self.right, cy=self.cy, side=1, what="children")
+
+    @property
+    def css_class(self) -> str:
+        classes = ["node", f"node-{self.role}"]
+        if not self.dataset.is_available:
+            classes.append("node-deleted")
+        return " ".join(classes)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    center: Dataset
+    depth: int
+    expanded: tuple[str, ...]
+    nodes: list[Node]
+    edge_paths: list[str]  # SVG path data, one per edge
+    width: float
+    height: float
+    view_box: str
+    graph: LineageGraph
+    truncated: bool  # some loaded nodes were left out to keep the drawing readable
+
+    def url(self, *, depth: int | None = None, expand: Sequence[str] | None = None) -> str:
+        return explorer_url(
+            self.center,
+            depth=self.depth if depth is None else depth,
+            expand=self.expanded if expand is None else expand,
+        )
+
+    @property
+    def depth_choices(self) -> list[tuple[int, str]]:
+        return [(d, self.url(depth=d)) for d in range(1, MAX_DEPTH + 1)]
+
+
+def explorer_url(dataset: Dataset, *, depth: int = 1, expand: Sequence[str] = ()) -> str:
+    url = reverse("registry:dataset-lineage", kwargs={"ref": dataset.sha256})
+    params: dict[str, object] = {}
+    if depth != 1:
+        params["depth"] = depth
+    if expand:
+        params["expand"] = ",".join(expand)
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def parse_expand(raw: str) -> tuple[str, ...]:
+    """Full hashes from the ``expand`` parameter; anything else is dropped."""
+    seen: list[str] = []
+    for part in raw.split(","):
+        value = part.strip().lower()
+        if len(value) == 64 and all(c in "0123456789abcdef" for c in value) and value not in seen:
+            seen.append(value)
+    return tuple(seen[:MAX_EXPANDED])
+
+
+def _curve(points: list[tuple[float, float]], half_width: float) -> str:
+    """Smooth left-to-right SVG path through a polyline, from box edge to box edge."""
+    (x0, y0), *rest = points
+    start = (x0 + half_width, y0)
+    end_x, end_y = rest[-1]
+    rest[-1] = (end_x - half_width, end_y)
+    d = [f"M{start[0]:.1f},{start[1]:.1f}"]
+    px, py = start
+    for x, y in rest:
+        mid = (x - px) / 2
+        d.append(f"C{px + mid:.1f},{py:.1f} {x - mid:.1f},{y:.1f} {x:.1f},{y:.1f}")
+        px, py = x, y
+    return " ".join(d)
+
+
+def _reachable(start: int, edges: list[tuple[int, int]], *, upward: bool) -> set[int]:
+    step: dict[int, list[int]] = {}
+    for parent, child in edges:
+        a, b = (child, parent) if upward else (parent, child)
+        step.setdefault(a, []).append(b)
+    found: set[int] = set()
+    queue = deque([start])
+    while queue:
+        for nxt in step.get(queue.popleft(), []):
+            if nxt not in found:
+                found.add(nxt)
+                queue.append(nxt)
+    return found
+
+
+def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) -> Drawing:
+    """Walk, merge expansions, pick what to draw, lay it out.
+
+    A bounded number of queries: the centre's walk, one walk per expanded node (at most
+    MAX_EXPANDED), one query resolving the expanded hashes, and two degree counts.
+    """
+    depth = min(max(depth, 1), MAX_DEPTH)
+    graph = lineage_graph(dataset=center, depth=depth)
+    nodes: dict[int, Dataset] = dict(graph.nodes)
+    edges: set[tuple[int, int]] = set(graph.edges)
+    expanded_rows = (
+        list(Dataset.objects.filter(sha256__in=list(expand)).order_by("sha256")) if expand else []
+    )
+    expanded_ids = {center.pk}
+    for row in expanded_rows:
+        hop = lineage_graph(dataset=row, depth=1, counts=False)
+        nodes.update(hop.nodes)
+        edges.update(hop.edges)
+        expanded_ids.add(row.pk)
+    expanded = tuple(row.sha256 for row in expanded_rows)
+
+    neighbours: dict[int, list[int]] = {pk: [] for pk in nodes}
+    for parent, child in sorted(edges):
+        neighbours[parent].append(child)
+        neighbours[child].append(parent)
+
+    # Breadth first from the centre, each node admitting a bounded number of new
+    # neighbours (expanded nodes first, then the most recent datasets).
+    def priority(pk: int) -> tuple[bool, float, int]:
+        return (pk not in expanded_ids, -nodes[pk].pushed_at.timestamp(), pk)
+
+    drawn: list[int] = [center.pk]
+    seen = {center.pk}
+    queue = deque([center.pk])
+    truncated = False
+    while queue:
+        pk = queue.popleft()
+        fresh = sorted((n for n in neighbours[pk] if n not in seen), key=priority)
+        admitted = fresh[: MAX_EXPANDED_NEIGHBOURS if pk in expanded_ids else MAX_NEIGHBOURS]
+        if len(admitted) < len(fresh):
+            truncated = True
+        for n in admitted:
+            if len(drawn) >= MAX_DRAWN:
+                truncated = True
+                break
+            seen.add(n)
+            drawn.append(n)
+            queue.append(n)
+    drawn_set = set(drawn)
+    drawn_edges = sorted((p, c) for p, c in edges if p in drawn_set and c in drawn_set)
+
+    in_degree = dict(
+        LineageEdge.objects.filter(child_id__in=drawn)
+        .values("child_id")
+        .annotate(n=Count("id"))
+        .values_list("child_id", "n")
+    )
+    out_degree = dict(
+        LineageEdge.objects.filter(parent_id__in=drawn)
+        .values("parent_id")
+        .annotate(n=Count("id"))
+        .values_list("parent_id", "n")
+    )
+    shown_parents: dict[int, int] = {pk: 0 for pk in drawn}
+    shown_children: dict[int, int] = {pk: 0 for pk in drawn}
+    for parent, child in drawn_edges:
+        shown_children[parent] += 1
+        shown_parents[child] += 1
+
+    # Roles follow the drawn edges, so an expansion's finds are ancestors or descendants
+    # when they are, and "related" (a sibling, say) only otherwise.
+    ancestors = _reachable(center.pk, drawn_edges, upward=True)
+    descendants = _reachable(center.pk, drawn_edges, upward=False)
+
+    layout = layered_layout(
+        drawn, drawn_edges, node_width=NODE_WIDTH, node_height=NODE_HEIGHT, margin=72
+    )
+    result: list[Node] = []
+    for pk in drawn:
+        dataset = nodes[pk]
+        role = (
+            "center"
+            if pk == center.pk
+            else "ancestor"
+            if pk in ancestors
+            else "descendant"
+            if pk in descendants
+            else "related"
+        )
+        hidden_parents = max(in_degree.get(pk, 0) - shown_parents[pk], 0)
+        hidden_children = max(out_degree.get(pk, 0) - shown_children[pk], 0)
+        can_expand = pk not in expanded_ids and (hidden_parents or hidden_children)
+        cx, cy = layout.positions[pk]
+        result.append(
+            Node(
+                dataset=dataset,
+                x=round(cx - NODE_WIDTH / 2, 1),
+                y=round(cy - NODE_HEIGHT / 2, 1),
+                label=Truncator(dataset.name).chars(26),
+                role=role,
+                hidden_parents=hidden_parents,
+                hidden_children=hidden_children,
+                recenter_url=explorer_url(dataset, depth=depth),
+                expand_url=(
+                    explorer_url(center, depth=depth, expand=[*expanded, dataset.sha256])
+                    if can_expand and len(expanded) < MAX_EXPANDED
+                    else ""
+                ),
+            )
+        )
+    paths = [_curve(layout.paths[edge], NODE_WIDTH / 2) for edge in drawn_edges]
+
+    # Centre the centre node: pad the narrower side so it sits in the middle, as long
+    # as the padded drawing still fits a desktop frame. A wider graph is not padded
+    # (padding would push real nodes out of view); the page scrolls it to the centre.
+    cx, _ = layout.positions[center.pk]
+    half_w = max(cx, layout.width - cx)
+    if 2 * half_w <= CENTRED_MAX_WIDTH:
+        left, width = cx - half_w, 2 * half_w
+    else:
+        left, width = 0.0, layout.width
+    view_box = f"{left:.1f} 0 {width:.1f} {layout.height:.1f}"
+    return Drawing(
+        center=center,
+        depth=depth,
+        expanded=expanded,
+        nodes=result,
+        edge_paths=paths,
+        width=round(width, 1),
+        height=layout.height,
+        view_box=view_box,
+        graph=graph,
+        truncated=truncated,
+    )

@@ -1,0 +1,133 @@
+"""The registry's web pages: browse, a dataset's page, and its download."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_tables2 import RequestConfig
+
+from registry.access import browse_required
+from registry.charts import download_chart
+from registry.errors import (
+    AmbiguousHash,
+    DataTracError,
+    InvalidHash,
+    PermissionDenied,
+    UnknownDataset,
+)
+from registry.htmx import HtmxHttpRequest, wants_fragment
+from registry.models import Dataset
+from registry.naming import safe_file_name
+from registry.services import Actor, dataset_history, stream_dataset
+from registry.storage import get_storage
+from registry.storage.base import Storage
+from registry.tables import DatasetTable
+
+PER_PAGE = 25
+RELATIVES_PER_PAGE = 20
+HISTORY_SHOWN = 20
+MAX_QUERY = 200
+
+
+def get_dataset_or_404(ref: str) -> Dataset:
+    """The dataset a hash or unique prefix names; 404 for anything else."""
+    try:
+        return Dataset.objects.resolve(ref)
+    except (InvalidHash, UnknownDataset, AmbiguousHash) as exc:
+        raise Http404(str(exc)) from exc
+
+
+@require_GET
+@browse_required
+@vary_on_headers("HX-Request")
+def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:MAX_QUERY]
+    show_deleted = request.GET.get("deleted") == "1"
+    datasets = Dataset.objects.all() if show_deleted else Dataset.objects.available()
+    table = DatasetTable(datasets.search(query))
+    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    # Only an empty page asks whether the registry itself is empty.
+    registry_empty = not table.page.object_list and not Dataset.objects.exists()
+    template = "registry/dataset_list.html"
+    if wants_fragment(request):
+        template += "#results"
+    return render(
+        request,
+        template,
+        {
+            "table": table,
+            "query": query,
+            "show_deleted": show_deleted,
+            "registry_empty": registry_empty,
+        },
+    )
+
+
+@require_GET
+@browse_required
+@vary_on_headers("HX-Request")
+def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+    dataset = get_dataset_or_404(ref)
+    parents = Paginator(
+        Dataset.objects.filter(child_edges__child=dataset).order_by("name", "id"),
+        RELATIVES_PER_PAGE,
+    ).get_page(request.GET.get("parents"))
+    children = Paginator(
+        Dataset.objects.filter(parent_edges__parent=dataset).order_by("name", "id"),
+        RELATIVES_PER_PAGE,
+    ).get_page(request.GET.get("children"))
+    context = {"dataset": dataset, "parents": parents, "children": children}
+    template = "registry/dataset_detail.html"
+    if wants_fragment(request):
+        return render(request, template + "#relatives", context)
+    context["chart"] = download_chart(dataset=dataset)
+    context["history"] = dataset_history(dataset=dataset, limit=HISTORY_SHOWN)
+    return render(request, template, context)
+
+
+def _stream_then_close(chunks: Iterator[bytes], storage: Storage) -> Iterator[bytes]:
+    # The store (an SSH connection, say) stays open until the last chunk is sent.
+    try:
+        yield from chunks
+    finally:
+        storage.close()
+
+
+@require_GET
+@browse_required
+def dataset_download(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
+    dataset = get_dataset_or_404(ref)
+    if not dataset.is_available:
+        return render(
+            request, "registry/download_error.html", {"dataset": dataset, "gone": True}, status=410
+        )
+    storage = get_storage()
+    try:
+        chunks = stream_dataset(dataset=dataset, actor=Actor.for_request(request), storage=storage)
+    except PermissionDenied as exc:
+        storage.close()
+        return render(
+            request, "registry/download_error.html", {"dataset": dataset, "error": exc}, status=403
+        )
+    except DataTracError as exc:  # the store is unreachable or lost the object
+        storage.close()
+        return render(
+            request, "registry/download_error.html", {"dataset": dataset, "error": exc}, status=502
+        )
+    response = StreamingHttpResponse(
+        _stream_then_close(chunks, storage), content_type="application/octet-stream"
+    )
+    response["Content-Length"] = str(dataset.size)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=safe_file_name(dataset.name, fallback=dataset.short_hash)
+    )
+    response["X-Content-SHA256"] = dataset.sha256
+    response["Cache-Control"] = "private, no-store"
+    return response

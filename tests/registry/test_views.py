@@ -1,0 +1,430 @@
+"""The registry's web pages: full pages, htmx fragments, access, and query counts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import LazySettings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from registry.models import AuditEvent, Dataset, DownloadRecord
+from registry.storage.local import LocalStorage
+from tests.factories import DatasetFactory, DownloadRecordFactory, LineageEdgeFactory, UserFactory
+from tests.webhelpers import stored_dataset, viewer
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+LIST_URL = reverse("registry:dataset-list")
+XSS_NAME = '<script>alert(1)</script><b hx-get="/evil" hx-trigger="load">x</b>'
+
+
+def detail_url(dataset: Dataset) -> str:
+    return reverse("registry:dataset-detail", kwargs={"ref": dataset.sha256})
+
+
+def download_url(dataset: Dataset) -> str:
+    return reverse("registry:dataset-download", kwargs={"ref": dataset.sha256})
+
+
+@pytest.fixture
+def user_client(client: Client) -> Client:
+    client.force_login(viewer("alice"))
+    return client
+
+
+@pytest.fixture
+def stored(local_store: LocalStorage, tmp_path: Path) -> Callable[..., Dataset]:
+    def make(content: bytes, name: str = "data.csv", **fields: object) -> Dataset:
+        return stored_dataset(local_store, tmp_path, content, name=name, **fields)
+
+    return make
+
+
+# --- access ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dataset-list", "dataset-detail", "dataset-download"])
+def test_anonymous_user_is_sent_to_sign_in(client: Client, name: str) -> None:
+    dataset = DatasetFactory()
+    url = reverse(
+        f"registry:{name}", kwargs={} if name == "dataset-list" else {"ref": dataset.sha256}
+    )
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+def test_anonymous_htmx_request_redirects_the_whole_page(client: Client) -> None:
+    response = client.get(LIST_URL + "?q=x", HTTP_HX_CURRENT_URL="http://testserver/?q=x", **HX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("login") + "?next=")
+
+
+def test_public_read_lets_anonymous_users_browse(client: Client, settings: LazySettings) -> None:
+    settings.DATATRAC_PUBLIC_READ = True
+    dataset = DatasetFactory(name="open-data.csv")
+    assert b"open-data.csv" in client.get(LIST_URL).content
+    assert client.get(detail_url(dataset)).status_code == 200
+
+
+def test_sign_in_page_renders_and_signs_in(client: Client) -> None:
+    UserFactory(username="bob")
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert b"Sign in to DataTrac" in page.content
+    response = client.post(
+        reverse("login"), {"username": "bob", "password": "correct horse battery"}
+    )
+    assert response.status_code == 302
+    assert client.get(LIST_URL).status_code == 200
+
+
+def test_sign_out_is_a_post_with_csrf(user_client: Client) -> None:
+    page = user_client.get(LIST_URL)
+    assert b'action="/accounts/logout/"' in page.content
+    response = user_client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert user_client.get(LIST_URL).status_code == 302
+
+
+# --- browser -----------------------------------------------------------------------
+
+
+def test_browser_page_lists_available_datasets(user_client: Client) -> None:
+    shown = DatasetFactory(name="weather-2024.csv", size=2048, download_count=7)
+    DatasetFactory(name="old.csv", state=Dataset.State.DELETED)
+    response = user_client.get(LIST_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html and 'id="results"' in html
+    assert "weather-2024.csv" in html
+    assert shown.short_hash in html
+    assert "2.0\xa0KB" in html
+    assert "old.csv" not in html
+    assert response["Content-Security-Policy"]
+    assert "HX-Request" in response["Vary"]
+
+
+def test_deleted_datasets_show_when_asked_for(user_client: Client) -> None:
+    DatasetFactory(name="old.csv", state=Dataset.State.DELETED)
+    html = user_client.get(LIST_URL + "?deleted=1").content.decode()
+    assert "old.csv" in html
+    assert "badge-deleted" in html
+
+
+def test_browser_fragment_is_only_the_results(user_client: Client) -> None:
+    DatasetFactory(name="weather-2024.csv")
+    response = user_client.get(LIST_URL + "?q=weather", **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="results"')
+    assert "<html" not in html
+    assert "weather-2024.csv" in html
+
+
+def test_history_restore_gets_the_whole_page(user_client: Client) -> None:
+    response = user_client.get(LIST_URL, HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX)
+    assert b"<html" in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("weather", "weather-2024.csv"),
+        ("noaa", "weather-2024.csv"),
+        ("rainfall", "weather-2024.csv"),
+    ],
+)
+def test_search_matches_name_source_and_description(
+    user_client: Client, query: str, expected: str
+) -> None:
+    DatasetFactory(name="weather-2024.csv", source="https://noaa.example/x", description="Rainfall")
+    DatasetFactory(name="sales.csv", source="crm export", description="Q1")
+    html = user_client.get(LIST_URL, {"q": query}, **HX).content.decode()
+    assert expected in html
+    assert "sales.csv" not in html
+
+
+def test_search_matches_a_hash_prefix(user_client: Client) -> None:
+    target = DatasetFactory(name="target.bin")
+    DatasetFactory(name="other.bin")
+    html = user_client.get(LIST_URL, {"q": target.sha256[:10]}).content.decode()
+    assert "target.bin" in html
+    assert "other.bin" not in html
+
+
+def test_search_with_no_match_says_so(user_client: Client) -> None:
+    DatasetFactory(name="sales.csv")
+    html = user_client.get(LIST_URL, {"q": "zzz-nothing"}).content.decode()
+    assert "No datasets match." in html
+    assert "registry is empty" not in html
+
+
+def test_empty_registry_explains_how_to_push(user_client: Client) -> None:
+    html = user_client.get(LIST_URL).content.decode()
+    assert "The registry is empty" in html
+    assert "datatrac push" in html
+
+
+def test_sorting_by_size_orders_rows_and_keeps_the_query(user_client: Client) -> None:
+    for size in (300, 100, 200):
+        DatasetFactory(name=f"set-{size}.csv", size=size)
+    html = user_client.get(LIST_URL, {"q": "set-", "sort": "size"}).content.decode()
+    assert html.index("set-100") < html.index("set-200") < html.index("set-300")
+    html = user_client.get(LIST_URL, {"q": "set-", "sort": "-size"}).content.decode()
+    assert html.index("set-300") < html.index("set-200") < html.index("set-100")
+    # The header links keep the search, and a new search keeps the sort.
+    assert 'href="?q=set-&amp;sort=size"' in html
+    assert 'name="sort" value="-size" form="dataset-search"' in html
+
+
+def test_pages_hold_25_rows_and_link_onwards(user_client: Client) -> None:
+    now = timezone.now()
+    for i in range(30):
+        DatasetFactory(name=f"row-{i:02d}", pushed_at=now - timedelta(minutes=i))
+    first = user_client.get(LIST_URL).content.decode()
+    assert "row-00" in first and "row-24" in first and "row-25" not in first
+    assert 'href="?page=2"' in first and 'hx-get="?page=2"' in first
+    second = user_client.get(LIST_URL, {"page": 2}, **HX).content.decode()
+    assert "row-25" in second and "row-29" in second and "row-00" not in second
+    assert "26\u201330 of 30" in second
+
+
+def test_every_hx_get_is_also_an_href(user_client: Client) -> None:
+    for i in range(30):
+        DatasetFactory(name=f"row-{i:02d}")
+    html = user_client.get(LIST_URL).content.decode()
+    import re
+
+    for match in re.finditer(r"<a ([^>]*)>", html):
+        attrs = match.group(1)
+        if "hx-get=" in attrs:
+            href = re.search(r'href="([^"]*)"', attrs)
+            hx = re.search(r'hx-get="([^"]*)"', attrs)
+            assert href and hx and href.group(1) == hx.group(1)
+
+
+def test_user_text_is_shown_as_plain_text(user_client: Client) -> None:
+    dataset = DatasetFactory(
+        name=XSS_NAME,
+        source='javascript:alert(1)" onmouseover="x',
+        description="<img src=x onerror=alert(1)>",
+    )
+    for url in (LIST_URL, detail_url(dataset)):
+        html = user_client.get(url).content.decode()
+        assert "<script>alert(1)" not in html
+        assert 'hx-get="/evil"' not in html
+        assert "&lt;script&gt;" in html
+        assert "<img src=x" not in html
+        assert 'href="javascript:' not in html
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+def test_browser_query_count_does_not_grow_with_rows(
+    user_client: Client, django_assert_max_num_queries: Callable[..., object], rows: int
+) -> None:
+    DatasetFactory.create_batch(rows)
+    with django_assert_max_num_queries(4):  # session, user, count, page
+        assert user_client.get(LIST_URL, {"sort": "name"}).status_code == 200
+    with django_assert_max_num_queries(4):
+        assert user_client.get(LIST_URL, {"q": "dataset"}, **HX).status_code == 200
+
+
+# --- dataset page -------------------------------------------------------------------
+
+
+def test_dataset_page_shows_all_metadata(user_client: Client) -> None:
+    dataset = DatasetFactory(
+        name="weather.csv",
+        size=1_500_000,
+        source="https://noaa.example/weather.csv",
+        description="Daily rainfall.\nSecond line.",
+        pushed_by="carol",
+        download_count=3,
+    )
+    html = user_client.get(detail_url(dataset)).content.decode()
+    assert dataset.sha256 in html
+    assert 'data-copy-target="full-hash"' in html
+    assert "1,500,000 bytes" in html and "1.4\xa0MB" in html
+    assert '<a href="https://noaa.example/weather.csv" rel="nofollow noopener noreferrer"' in html
+    assert dataset.storage_location in html
+    assert "carol" in html
+    assert "Daily rainfall.\nSecond line." in html
+    assert download_url(dataset) in html
+    assert reverse("registry:dataset-lineage", kwargs={"ref": dataset.sha256}) in html
+
+
+def test_a_source_that_is_not_http_is_not_a_link(user_client: Client) -> None:
+    dataset = DatasetFactory(source="ftp://old.example/data and some notes")
+    html = user_client.get(detail_url(dataset)).content.decode()
+    assert "ftp://old.example/data and some notes" in html
+    assert 'href="ftp://' not in html
+
+
+def test_dataset_page_opens_by_unique_prefix(user_client: Client) -> None:
+    dataset = DatasetFactory()
+    assert user_client.get(f"/datasets/{dataset.sha256[:10]}/").status_code == 200
+
+
+@pytest.mark.parametrize("ref", ["0" * 64, "abcdef12", "not-a-hash", "abc"])
+def test_unknown_or_malformed_hash_is_404(user_client: Client, ref: str) -> None:
+    for name in ("dataset-detail", "dataset-download", "dataset-lineage"):
+        response = user_client.get(reverse(f"registry:{name}", kwargs={"ref": ref}))
+        assert response.status_code == 404, name
+
+
+def test_ambiguous_prefix_is_404_naming_the_candidates(user_client: Client) -> None:
+    a = DatasetFactory(sha256="abcdef" + "0" * 58)
+    DatasetFactory(sha256="abcdef" + "1" * 58)
+    response = user_client.get("/datasets/abcdef/")
+    assert response.status_code == 404
+    assert a.short_hash in response.content.decode()
+
+
+def test_dataset_page_lists_parents_and_children(user_client: Client) -> None:
+    dataset = DatasetFactory(name="middle.csv")
+    LineageEdgeFactory(parent=DatasetFactory(name="raw.csv"), child=dataset)
+    LineageEdgeFactory(parent=dataset, child=DatasetFactory(name="clean.csv"))
+    html = user_client.get(detail_url(dataset)).content.decode()
+    assert "raw.csv" in html and "clean.csv" in html
+
+
+def test_dataset_page_fragment_pages_through_children(user_client: Client) -> None:
+    dataset = DatasetFactory()
+    for i in range(25):
+        LineageEdgeFactory(parent=dataset, child=DatasetFactory(name=f"child-{i:02d}"))
+    page = user_client.get(detail_url(dataset)).content.decode()
+    assert "child-19" in page and "child-20" not in page
+    assert 'hx-get="?children=2"' in page
+    fragment = user_client.get(detail_url(dataset), {"children": 2}, **HX).content.decode()
+    assert fragment.lstrip().startswith('<section id="relatives"')
+    assert "child-20" in fragment and "child-19" not in fragment
+    assert "<html" not in fragment
+
+
+def test_download_chart_counts_the_last_90_days(user_client: Client) -> None:
+    dataset = DatasetFactory(download_count=4)
+    now = timezone.now()
+    DownloadRecordFactory(dataset=dataset, downloaded_at=now)
+    DownloadRecordFactory(dataset=dataset, downloaded_at=now)
+    DownloadRecordFactory(dataset=dataset, downloaded_at=now - timedelta(days=10))
+    DownloadRecordFactory(dataset=dataset, downloaded_at=now - timedelta(days=200))
+    html = user_client.get(detail_url(dataset)).content.decode()
+    assert html.count('class="chart-bar"') == 2
+    assert "3 downloads in the last 90 days" in html
+    assert "peak 2/day" in html
+
+
+@pytest.mark.parametrize("relatives", [2, 40])
+def test_dataset_page_query_count_does_not_grow(
+    user_client: Client, django_assert_max_num_queries: Callable[..., object], relatives: int
+) -> None:
+    dataset = DatasetFactory()
+    for _ in range(relatives):
+        LineageEdgeFactory(parent=dataset)
+        LineageEdgeFactory(child=dataset)
+        DownloadRecordFactory(dataset=dataset)
+    # session, user, resolve, 2x (count + page), chart, history, 2 for the user's perms
+    with django_assert_max_num_queries(11):
+        assert user_client.get(detail_url(dataset)).status_code == 200
+    with django_assert_max_num_queries(7):
+        assert user_client.get(detail_url(dataset), {"children": 2}, **HX).status_code == 200
+
+
+# --- download -----------------------------------------------------------------------
+
+
+def test_download_streams_verified_bytes_and_counts_it(
+    user_client: Client, stored: Callable[..., Dataset]
+) -> None:
+    content = b"id,value\n" + b"1,2\n" * 50_000
+    dataset = stored(content, name="table.csv")
+    response = user_client.get(download_url(dataset))
+    assert response.status_code == 200
+    assert response.streaming
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == dataset.sha256
+    assert response["Content-Length"] == str(len(content))
+    assert response["Content-Disposition"] == 'attachment; filename="table.csv"'
+    dataset.refresh_from_db()
+    assert dataset.download_count == 1
+    record = DownloadRecord.objects.get(dataset=dataset)
+    assert (record.downloaded_by, record.via) == ("alice", "web")
+    assert AuditEvent.objects.filter(sha256=dataset.sha256, action="download").exists()
+
+
+def test_download_file_name_is_made_safe(
+    user_client: Client, stored: Callable[..., Dataset]
+) -> None:
+    dataset = stored(b"x", name='../../etc/pass"wd\r\nX-Evil: 1')
+    response = user_client.get(download_url(dataset))
+    disposition = response["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "/" not in disposition.split("filename", 1)[1]
+    assert '"wd' not in disposition
+
+
+def test_download_of_a_unicode_name_uses_rfc5987(
+    user_client: Client, stored: Callable[..., Dataset]
+) -> None:
+    dataset = stored(b"x", name="données été.csv")
+    disposition = user_client.get(download_url(dataset))["Content-Disposition"]
+    assert disposition.startswith("attachment; filename*=utf-8''donn")
+
+
+def test_a_user_without_the_download_permission_is_refused(
+    client: Client, stored: Callable[..., Dataset]
+) -> None:
+    client.force_login(UserFactory(username="nobody"))
+    dataset = stored(b"abc")
+    page = client.get(detail_url(dataset)).content.decode()
+    assert download_url(dataset) not in page
+    assert "may not download" in page
+    response = client.get(download_url(dataset))
+    assert response.status_code == 403
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+    assert AuditEvent.objects.filter(action="permission_denied", sha256=dataset.sha256).exists()
+
+
+def test_download_of_a_deleted_dataset_is_gone(user_client: Client) -> None:
+    dataset = DatasetFactory(state=Dataset.State.DELETED, deleted_by="admin")
+    response = user_client.get(download_url(dataset))
+    assert response.status_code == 410
+    assert b"was deleted" in response.content
+
+
+def test_download_with_missing_bytes_is_an_error_page_and_not_counted(
+    user_client: Client,
+) -> None:
+    dataset = DatasetFactory()  # a row whose bytes are in no store
+    response = user_client.get(download_url(dataset))
+    assert response.status_code == 502
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+
+
+def test_download_with_htmx_header_still_sends_the_file(
+    user_client: Client, stored: Callable[..., Dataset]
+) -> None:
+    dataset = stored(b"abc")
+    response = user_client.get(download_url(dataset), **HX)
+    assert b"".join(response.streaming_content) == b"abc"
+
+
+def test_download_query_count_is_bounded(
+    user_client: Client,
+    stored: Callable[..., Dataset],
+    django_assert_max_num_queries: Callable[..., object],
+) -> None:
+    dataset = stored(b"abc")
+    with django_assert_max_num_queries(10):
+        response = user_client.get(download_url(dataset))
+        b"".join(response.streaming_content)
