@@ -15,7 +15,10 @@ commands:
   push       hash a file, upload it once to the central store, register it
   fetch      list datasets, show one, or download one (verified)
   lineage    show ancestors/descendants, or link/unlink two datasets
-  delete     remove your local copy, or (administrators) the central copy
+  delete     remove your local copy, or (administrators) the central copy; --purge
+  restore    (administrators) make a deleted dataset available again
+  verify     re-hash stored objects: report corrupt, missing and orphaned ones
+  gc         remove stale temporary uploads and unreferenced objects
 
 `datatrac COMMAND --help` explains a command with examples.
 Django's management commands (migrate, createsuperuser, ...) work too: `datatrac help --commands`.

@@ -4,10 +4,10 @@ terminal-safe text, progress bars and JSON output."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO, cast
@@ -33,6 +33,8 @@ from rich.progress import (
 from rich.text import Text
 
 from registry.errors import DataTracError, NotMigrated
+from registry.naming import escape_control_chars
+from registry.services import Actor, authenticate_actor
 
 
 def terminal_safe(text: str) -> str:
@@ -41,14 +43,7 @@ def terminal_safe(text: str) -> str:
     Names and sources are data: a newline or an ANSI escape in one must not move the
     cursor, recolour the terminal or forge another line of output.
     """
-    out = []
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    return escape_control_chars(text)
 
 
 def human_size(size: int) -> str:
@@ -155,6 +150,52 @@ class DataTracCommand(BaseCommand):
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n: bar.advance(task, n)
+
+
+class PrivilegedCommand(DataTracCommand):
+    """A command acting as a Django user proven by a password: remote delete, purge, restore.
+
+    The password comes from a prompt, or DATATRAC_PASSWORD for scripts; never from the
+    command line, where other users and shell history could see it.
+    """
+
+    refused_options = {
+        "--password": (
+            "a password on the command line is visible to other users and kept in shell "
+            "history; type it at the prompt or set DATATRAC_PASSWORD"
+        )
+    }
+
+    def add_user_argument(self, parser: CommandParser) -> None:
+        parser.add_argument("--user", help="Django user to act as (default: DATATRAC_USER)")
+
+    def authenticate(self, username: str | None) -> Actor:
+        """The Actor of ``username`` (default DATATRAC_USER) once its password checks out."""
+        username = username or settings.DATATRAC_USER
+        return authenticate_actor(
+            username=username,
+            password=self.password_for(username),
+            origin=Actor.for_cli(username).origin,
+        )
+
+    def password_for(self, username: str) -> str:
+        if password := os.environ.get("DATATRAC_PASSWORD"):
+            return password
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "a password is needed: run in a terminal to be prompted, or set DATATRAC_PASSWORD"
+            )
+        return getpass.getpass(f"Password for {username}: ")
+
+    def confirm(self, question: str, *, verb: str) -> None:
+        """Ask ``question`` on the terminal; a CommandError unless the answer is yes.
+
+        ``verb`` names the action in the refusal: "delete" -> "not deleted".
+        """
+        if not sys.stdin.isatty():
+            raise CommandError(f"refusing to {verb} without confirmation: pass --yes")
+        if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+            raise CommandError(f"not {verb}d")
 
 
 class _RawHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -76,3 +76,7 @@ class ConfirmationRequired(DataTracError):
 
 class NotMigrated(DataTracError):
     """The registry database has no tables yet."""
+
+
+class DeleteRefused(DataTracError):
+    """A dataset row deleted other than by the purge service (bytes and rows in step)."""

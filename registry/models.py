@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Length
+from django.db.models import F, Q
+from django.db.models.functions import Left, Length
 from django.db.models.lookups import Exact
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from registry.errors import AmbiguousHash, UnknownDataset
+from registry.errors import AmbiguousHash, DeleteRefused, UnknownDataset
 from registry.hashing import normalize_hash_ref
+from registry.naming import storable_text
 
 SHORT_HASH = 12
+# Long text columns sort by this many leading characters (see Dataset.Meta.indexes).
+SORT_PREFIX = 200
 
 
 class DatasetQuerySet(models.QuerySet["Dataset"]):
@@ -37,15 +45,18 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
 
     def search(self, text: str) -> Self:
         """Match any part of name, source or description, or a hash prefix."""
-        text = text.strip()
+        text = storable_text(text.strip())
         if not text:
             return self
+        # icontains is UPPER(col) LIKE UPPER('%text%') on PostgreSQL, which the pg_trgm GIN
+        # indexes on UPPER(col) serve (migration 0004); SQLite scans, correctly.
         condition = (
             Q(name__icontains=text) | Q(source__icontains=text) | Q(description__icontains=text)
         )
         lowered = text.lower()
         if len(lowered) >= 4 and all(c in "0123456789abcdef" for c in lowered):
-            condition |= Q(sha256__startswith=lowered)
+            # The same range as by_prefix: a seek on the unique index, whatever the collation.
+            condition |= Q(sha256__gte=lowered, sha256__lt=lowered + "g")
         return self.filter(condition)
 
     def resolve(self, ref: str) -> Dataset:
@@ -98,6 +109,19 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["-pushed_at", "-id"]
+        # One (sort key, id) btree per sortable column of the browser, so that each sort
+        # is a keyset seek (registry.keyset). Names and sources are unbounded text (a btree
+        # row must stay under ~2.7 kB), so they are indexed and sorted by their first
+        # SORT_PREFIX characters. The search's trigram indexes are PostgreSQL-only: they
+        # live in migration 0004, not here.
+        indexes = [
+            models.Index(F("pushed_at"), F("id"), name="dataset_pushed_at_key"),
+            models.Index(Left("name", SORT_PREFIX), F("id"), name="dataset_name_key"),
+            models.Index(F("size"), F("id"), name="dataset_size_key"),
+            models.Index(Left("source", SORT_PREFIX), F("id"), name="dataset_source_key"),
+            models.Index(F("pushed_by"), F("id"), name="dataset_pushed_by_key"),
+            models.Index(F("download_count"), F("id"), name="dataset_downloads_key"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Exact(Length("sha256"), 64), name="dataset_sha256_is_64_chars"
@@ -201,3 +225,61 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("audit events are append-only")
+
+
+class VerifyRun(models.Model):
+    """One `verify` pass over the store, so an interrupted pass can be continued.
+
+    A run that never finished is resumed by the next run over the same scope: datasets
+    verified since it started are not read again.
+    """
+
+    ALL = "all"
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    #: ``all``, or ``hashes:`` and the SHA-256 of the sorted full hashes asked for.
+    scope = models.CharField(max_length=80, default=ALL)
+    started_by = models.CharField(max_length=150, blank=True)
+    # Totals of the whole run, set when it finishes.
+    ok = models.PositiveIntegerField(default=0)
+    corrupt = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    orphans = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else "unfinished"
+        return f"verify {self.scope[:14]} started {self.started_at:%Y-%m-%d %H:%M} ({state})"
+
+
+# A dataset row goes only through purge_dataset (registry.services), which removes the
+# stored bytes with it and writes the audit row. Every other deletion - the admin's stock
+# delete, a queryset .delete(), a cascade from another model, a shell - is refused here,
+# so nothing can drop a row and silently orphan its bytes or its history.
+_deletable_datasets: ContextVar[frozenset[int]] = ContextVar(
+    "deletable_datasets", default=frozenset()
+)
+
+
+@contextmanager
+def dataset_delete_allowed(pk: int) -> Iterator[None]:
+    """Let the dataset row ``pk`` be deleted inside this block (purge_dataset only)."""
+    token = _deletable_datasets.set(_deletable_datasets.get() | {pk})
+    try:
+        yield
+    finally:
+        _deletable_datasets.reset(token)
+
+
+@receiver(pre_delete, sender=Dataset, dispatch_uid="registry.refuse_unplanned_dataset_delete")
+def _refuse_unplanned_dataset_delete(
+    sender: type[Dataset], instance: Dataset, **kwargs: Any
+) -> None:
+    if instance.pk not in _deletable_datasets.get():
+        raise DeleteRefused(
+            f"dataset {instance.short_hash} cannot be deleted directly: remote delete it "
+            "(a tombstone), then purge it, so its bytes and its audit trail stay in step"
+        )

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
 from registry.errors import (
@@ -30,19 +31,44 @@ from registry.errors import (
     IntegrityFailure,
     ObjectMissing,
     PermissionDenied,
+    StoreError,
+    UnknownDataset,
 )
 from registry.hashing import CHUNK_SIZE, Progress, hash_file
-from registry.models import AuditEvent, Dataset, DownloadRecord
-from registry.naming import safe_file_name
+from registry.models import AuditEvent, Dataset, DownloadRecord, dataset_delete_allowed
+from registry.naming import escape_control_chars, safe_file_name, storable_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-    from django.http import HttpRequest
 
     from registry.storage.base import Storage
 
 
 # --- who is acting -------------------------------------------------------------------
+
+
+# What a CLI identity without an account may do while the registry has no account at
+# all: the everyday actions, so a fresh embedded install works before `datatrac up`.
+BOOTSTRAP_PERMISSIONS = frozenset(
+    {
+        "registry.view_dataset",
+        "registry.push_dataset",
+        "registry.download_dataset",
+        "lineage.link_datasets",
+    }
+)
+# What anyone may do without signing in when DATATRAC_PUBLIC_READ is on: browse, download.
+PUBLIC_PERMISSIONS = frozenset({"registry.view_dataset", "registry.download_dataset"})
+CLI_ORIGIN_PREFIX = "cli@"
+# Where a synthetic request (the CLI's sign-in, see authenticate_actor) keeps its origin.
+ORIGIN_META_KEY = "DATATRAC_ORIGIN"
+
+
+def request_origin(request: HttpRequest | None) -> str:
+    """Where a request came from, for the audit trail: the CLI host or the client IP."""
+    if request is None:
+        return ""
+    return str(request.META.get(ORIGIN_META_KEY) or request.META.get("REMOTE_ADDR", ""))
 
 
 @dataclass(frozen=True)
@@ -52,40 +78,82 @@ class Actor:
     name: str
     user: User | None = None
     origin: str = ""
+    #: What this identity may do without an account: BOOTSTRAP_PERMISSIONS for the CLI
+    #: of a registry with no account yet, PUBLIC_PERMISSIONS for anonymous public reads.
+    granted: frozenset[str] = frozenset()
 
     @classmethod
     def for_cli(cls, name: str | None = None) -> Actor:
-        """The CLI identity: DATATRAC_USER, linked to the Django user of that name if any."""
+        """The CLI identity: DATATRAC_USER, linked to the active Django user of that name.
+
+        That user's permissions decide what the CLI may do. Until the registry has any
+        account at all (a fresh embedded install, before `datatrac up` creates its
+        administrator) the identity may do the everyday actions (BOOTSTRAP_PERMISSIONS);
+        once one exists, a name without an active account may do nothing.
+        """
         name = name or settings.DATATRAC_USER
-        user = get_user_model().objects.filter(username=name, is_active=True).first()
-        return cls(name=name, user=user, origin=f"cli@{socket.gethostname()}")
+        users = get_user_model().objects
+        user = users.filter(username=name, is_active=True).first()
+        granted = BOOTSTRAP_PERMISSIONS if user is None and not users.exists() else frozenset()
+        origin = f"{CLI_ORIGIN_PREFIX}{socket.gethostname()}"
+        return cls(name=name, user=user, origin=origin, granted=granted)
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser | AnonymousUser, origin: str = "") -> Actor:
+        """A web or admin identity; with DATATRAC_PUBLIC_READ everyone may also read."""
+        # Read at call time, not import time, so the setting can change under tests.
+        granted = PUBLIC_PERMISSIONS if settings.DATATRAC_PUBLIC_READ else frozenset()
         if not user.is_authenticated:
-            return cls(name="anonymous", user=None, origin=origin)
-        return cls(name=user.get_username(), user=user, origin=origin)  # type: ignore[arg-type]
+            return cls(name="anonymous", user=None, origin=origin, granted=granted)
+        return cls(name=user.get_username(), user=user, origin=origin, granted=granted)  # type: ignore[arg-type]
 
     @classmethod
     def for_request(cls, request: HttpRequest) -> Actor:
-        return cls.for_user(request.user, origin=request.META.get("REMOTE_ADDR", ""))
+        return cls.for_user(request.user, origin=request_origin(request))
+
+    @property
+    def is_cli(self) -> bool:
+        return self.origin.startswith(CLI_ORIGIN_PREFIX)
 
     def has_perm(self, perm: str) -> bool:
-        return self.user is not None and self.user.has_perm(perm)  # type: ignore[attr-defined]
+        if perm in self.granted:
+            return True
+        return self.user is not None and bool(self.user.has_perm(perm))
+
+
+def _cli_request(origin: str) -> HttpRequest:
+    """A request standing for one CLI sign-in, for authenticate() and django-axes.
+
+    Axes keys its failure counters on a client IP and needs a request to do so: the CLI
+    reaches the database from its own machine, so its attempts count as loopback ones.
+    The audit trail records the real origin (``cli@host``) from ORIGIN_META_KEY.
+    """
+    request = HttpRequest()
+    request.META.update(
+        {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "datatrac-cli", ORIGIN_META_KEY: origin}
+    )
+    return request
 
 
 def authenticate_actor(*, username: str, password: str, origin: str = "") -> Actor:
-    """Check a Django user's password; the Actor of that user, or AuthenticationFailed."""
-    user = authenticate(username=username, password=password)
+    """Check a Django user's password; the Actor of that user, or AuthenticationFailed.
+
+    Goes through Django's authenticate() like the web sign-in, so django-axes throttles
+    repeated failures for the CLI too, and the user_login_failed signal audits each
+    failure (registry.signals). A success is audited here as a sign in.
+    """
+    request = _cli_request(origin)
+    user = authenticate(request, username=username, password=password)
     if user is None:
-        record_audit(
-            actor=Actor(name=username, origin=origin),
-            action=AuditEvent.Action.SIGN_IN_FAILED,
-            outcome=AuditEvent.Outcome.FAILED,
-            detail="wrong user name or password (CLI)",
-        )
+        if getattr(request, "axes_locked_out", False):
+            raise AuthenticationFailed(
+                f"too many failed sign-ins for user {username!r}: try again later, or ask "
+                "an administrator to unlock the account"
+            )
         raise AuthenticationFailed(f"authentication failed for user {username!r}")
-    return Actor(name=user.get_username(), user=user, origin=origin)
+    actor = Actor(name=user.get_username(), user=user, origin=origin)  # type: ignore[arg-type]
+    record_audit(actor=actor, action=AuditEvent.Action.SIGN_IN, detail="password checked (CLI)")
+    return actor
 
 
 def require_permission(actor: Actor, perm: str, *, action: str, sha256: str = "") -> None:
@@ -99,6 +167,12 @@ def require_permission(actor: Actor, perm: str, *, action: str, sha256: str = ""
         outcome=AuditEvent.Outcome.DENIED,
         detail=f"{action} needs permission {perm}",
     )
+    if actor.user is None and actor.is_cli:
+        raise PermissionDenied(
+            f"{actor.name!r} may not {action}: no active DataTrac account has that name "
+            "(the CLI acts as DATATRAC_USER; set it to your account name, or ask an "
+            "administrator for an account)"
+        )
     raise PermissionDenied(f"user {actor.name!r} may not {action} (needs permission {perm})")
 
 
@@ -110,15 +184,20 @@ def record_audit(
     outcome: str = AuditEvent.Outcome.OK,
     detail: str = "",
 ) -> AuditEvent:
-    """Append one audit event."""
+    """Append one audit event.
+
+    Text that users control (names, details quoting them) is stored with control
+    characters escaped, so a newline in a dataset or user name cannot forge another
+    entry wherever the trail is shown, logged or exported.
+    """
     return AuditEvent.objects.create(
-        actor=actor.name[:150],
+        actor=escape_control_chars(actor.name)[:150],
         user=actor.user if actor.user is not None and actor.user.pk else None,  # type: ignore[misc]
         action=action,
         sha256=sha256,
-        origin=actor.origin[:255],
+        origin=escape_control_chars(actor.origin)[:255],
         outcome=outcome,
-        detail=detail,
+        detail=escape_control_chars(detail),
     )
 
 
@@ -128,8 +207,37 @@ def record_audit(
 @dataclass(frozen=True)
 class PushResult:
     dataset: Dataset
-    outcome: Literal["created", "existing", "restored"]
+    #: ``repaired``: known, available content whose stored bytes were missing and
+    #: were uploaded again.
+    outcome: Literal["created", "existing", "restored", "repaired"]
     uploaded: bool
+
+
+# A push retries when the stored object vanishes between upload and commit (a racing
+# remote delete or gc); more than this many times in a row is reported, not looped on.
+PUSH_ATTEMPTS = 3
+# Key space of the per-object advisory locks on PostgreSQL (lineage uses the one-key form).
+_OBJECT_LOCK_CLASS = 0x44540001
+
+
+class _ObjectVanished(Exception):
+    """The stored object disappeared before the row was committed: upload again."""
+
+
+def lock_object(sha256: str) -> None:
+    """Serialise, until the transaction ends, every decision whether object ``sha256`` stays.
+
+    A push committing its row and `gc` removing an unreferenced object both take this
+    lock and then look at the store, so gc can never delete bytes a row is about to
+    reference. PostgreSQL: a transaction-scoped advisory lock keyed by the hash. SQLite's
+    write transactions (BEGIN IMMEDIATE) are already serial.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s::integer, %s::integer)",
+                [_OBJECT_LOCK_CLASS, int(sha256[:8], 16) - 2**31],
+            )
 
 
 def check_readable_file(path: Path) -> os.stat_result:
@@ -163,13 +271,19 @@ def push_dataset(
     """Hash ``path``, store its bytes once, and register it.
 
     Known content uploads nothing and returns the existing dataset; content whose row
-    is a tombstone is stored again and the row restored. ``parents`` (hashes or unique
+    is a tombstone is stored again and the row restored, and so are the bytes of a row
+    whose stored object went missing (``repaired``). ``parents`` (hashes or unique
     prefixes) are resolved before any transfer and linked in the same transaction that
-    writes the row.
+    writes the row. Text that is not valid UTF-8 is stored with ``\\xNN`` escapes.
+    Needs ``registry.push_dataset`` (and ``lineage.link_datasets`` with ``parents``).
     """
-    from lineage.services import link_datasets
-
+    require_permission(actor, "registry.push_dataset", action="push datasets")
+    if parents:
+        require_permission(actor, "lineage.link_datasets", action="link datasets")
     check_readable_file(path)
+    name = storable_text(name if name is not None else path.name)
+    source = storable_text(source)
+    description = storable_text(description)
     parent_rows = [Dataset.objects.resolve(ref) for ref in parents]
     try:
         sha256, size = hash_file(path, progress)
@@ -177,16 +291,54 @@ def push_dataset(
         raise BadPath(f"{path}: {exc.strerror}") from exc
 
     existing = Dataset.objects.filter(sha256=sha256).first()
+    must_upload = existing is None or not existing.is_available or not storage.exists(sha256)
     uploaded = False
-    if existing is None or not existing.is_available or not storage.exists(sha256):
-        storage.put(sha256, path, progress=progress)
-        uploaded = True
+    for _attempt in range(PUSH_ATTEMPTS):
+        if must_upload:
+            storage.put(sha256, path, progress=progress)
+            uploaded = True
+        try:
+            return _register_pushed(
+                sha256=sha256,
+                size=size,
+                name=name,
+                source=source,
+                description=description,
+                parents=parent_rows,
+                actor=actor,
+                storage=storage,
+                uploaded=uploaded,
+            )
+        except _ObjectVanished:
+            must_upload = True
+    raise StoreError(
+        f"the stored object {sha256} disappeared {PUSH_ATTEMPTS} times while it was being "
+        "pushed (a concurrent delete or gc?); nothing was registered"
+    )
+
+
+def _register_pushed(
+    *,
+    sha256: str,
+    size: int,
+    name: str,
+    source: str,
+    description: str,
+    parents: Sequence[Dataset],
+    actor: Actor,
+    storage: Storage,
+    uploaded: bool,
+) -> PushResult:
+    """Commit the row of stored bytes; raise _ObjectVanished (committing nothing) if the
+    bytes are no longer in the store by the time the row is locked."""
+    from lineage.services import link_datasets
 
     with transaction.atomic():
+        lock_object(sha256)
         dataset, created = _get_or_create_dataset(
             sha256=sha256,
             defaults={
-                "name": name if name is not None else path.name,
+                "name": name,
                 "size": size,
                 "source": source,
                 "description": description,
@@ -195,7 +347,14 @@ def push_dataset(
                 "pushed_by_user": actor.user,
             },
         )
-        outcome: Literal["created", "existing", "restored"] = "created" if created else "existing"
+        # Checked again under the locks: a remote delete (row lock) or gc (object lock)
+        # may have removed the bytes since the upload decision, and a row must never
+        # become available without them.
+        if not storage.exists(sha256):
+            raise _ObjectVanished(sha256)
+        outcome: Literal["created", "existing", "restored", "repaired"] = (
+            "created" if created else "existing"
+        )
         if not created and not dataset.is_available:
             dataset.state = Dataset.State.AVAILABLE
             dataset.deleted_at = None
@@ -203,14 +362,21 @@ def push_dataset(
             dataset.storage_location = storage.location(sha256)
             dataset.save(update_fields=["state", "deleted_at", "deleted_by", "storage_location"])
             outcome = "restored"
-        for parent in parent_rows:
+        elif not created and uploaded:
+            outcome = "repaired"
+        for parent in parents:
             link_datasets(parent=parent, child=dataset, actor=actor)
         if outcome != "existing":
+            detail = {
+                "created": "",
+                "restored": " (restored by a push)",
+                "repaired": " (the stored object was missing; uploaded again)",
+            }[outcome]
             record_audit(
                 actor=actor,
                 action=AuditEvent.Action.PUSH if created else AuditEvent.Action.RESTORE,
                 sha256=sha256,
-                detail=f"{size} bytes" + (" (restored by a push)" if outcome == "restored" else ""),
+                detail=f"{size} bytes{detail}",
             )
     return PushResult(dataset=dataset, outcome=outcome, uploaded=uploaded)
 
@@ -273,8 +439,12 @@ def download_dataset(
 
     The cache entry and the output file are each written under a temporary name and
     renamed only once the bytes are known to hash to the dataset's SHA-256, so a failed
-    or killed download leaves any existing file at the target untouched.
+    or killed download leaves any existing file at the target untouched. Needs the
+    ``registry.download_dataset`` permission.
     """
+    require_permission(
+        actor, "registry.download_dataset", action="download datasets", sha256=dataset.sha256
+    )
     if not dataset.is_available:
         raise ObjectMissing(dataset.sha256, "the registry (the dataset was deleted)")
     target = resolve_output_path(dataset, output)
@@ -307,8 +477,8 @@ def _fetch_into_cache(
                 out.write(chunk)
                 if progress:
                     progress(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
+            # No fsync: a cache entry is re-hashed before every use, so one torn by a
+            # power loss is refetched, never served (and fsync costs ~1 s per GiB here).
         temp.chmod(0o444)
         os.replace(temp, cached)
     except OSError as exc:
@@ -356,7 +526,13 @@ def stream_object(*, dataset: Dataset, storage: Storage) -> Iterator[bytes]:
 
 
 def stream_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Iterator[bytes]:
-    """The web download: stream verified bytes and count the download."""
+    """The web download: stream verified bytes and count the download.
+
+    Needs the ``registry.download_dataset`` permission, like the CLI's download.
+    """
+    require_permission(
+        actor, "registry.download_dataset", action="download datasets", sha256=dataset.sha256
+    )
     if not dataset.is_available:
         raise ObjectMissing(dataset.sha256, "the registry (the dataset was deleted)")
     if not storage.exists(dataset.sha256):
@@ -448,3 +624,129 @@ def delete_dataset(
             detail="stored object was already missing" if missing else "stored object removed",
         )
     return DeleteResult(dataset=locked, object_was_missing=missing)
+
+
+# --- purge and restore (tombstones) ----------------------------------------------------
+
+# Counted from the cascade of a purge; named so registry never imports lineage models.
+LINEAGE_EDGE_LABEL = "lineage.LineageEdge"
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    sha256: str
+    name: str
+    edges_removed: int
+    downloads_removed: int
+    bytes_removed: bool
+
+
+def purge_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> PurgeResult:
+    """Remove a tombstone's row for good, with its lineage links and download records.
+
+    Needs ``registry.purge_dataset``. Only a tombstone can be purged (remote delete it
+    first), so a purge never drops the row of bytes someone could still fetch. Bytes
+    still stored under the hash (put back by hand, say) go in the same transaction, so
+    no unreferenced object is left behind; a store failure rolls the purge back. The
+    audit trail keeps the hash, the name and every earlier event.
+    """
+    require_permission(
+        actor, "registry.purge_dataset", action="purge datasets", sha256=dataset.sha256
+    )
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        if locked is None:
+            raise UnknownDataset(f"dataset {dataset.short_hash} was already purged")
+        if locked.is_available:
+            raise ConfirmationRequired(
+                f"dataset {locked.short_hash} is not deleted: remote delete it first "
+                f"(`datatrac delete {locked.short_hash}`), then purge it"
+            )
+        lock_object(locked.sha256)
+        with dataset_delete_allowed(locked.pk):
+            _, removed = locked.delete()
+        try:
+            storage.delete(locked.sha256)
+            bytes_removed = True
+        except ObjectMissing:
+            bytes_removed = False
+        result = PurgeResult(
+            sha256=dataset.sha256,
+            name=dataset.name,
+            edges_removed=removed.get(LINEAGE_EDGE_LABEL, 0),
+            downloads_removed=removed.get(DownloadRecord._meta.label, 0),
+            bytes_removed=bytes_removed,
+        )
+        record_audit(
+            actor=actor,
+            action=AuditEvent.Action.PURGE,
+            sha256=dataset.sha256,
+            detail=(
+                f"record of {dataset.name!r} purged with {result.edges_removed} lineage "
+                f"link(s) and {result.downloads_removed} download record(s)"
+                + ("; its stored object was removed too" if bytes_removed else "")
+            ),
+        )
+    return result
+
+
+def restore_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Dataset:
+    """Make a tombstone available again when its bytes are stored (still, or again).
+
+    Needs ``registry.restore_dataset``. The stored object is verified against the hash
+    first (where it lies: a remote store hashes on its server), so a restored dataset
+    never points at missing or corrupt bytes. Pushing the same file again is the other
+    way back, and needs only the push permission.
+    """
+    require_permission(
+        actor, "registry.restore_dataset", action="restore datasets", sha256=dataset.sha256
+    )
+    if dataset.is_available:
+        raise ConfirmationRequired(f"dataset {dataset.short_hash} is not deleted")
+    if not storage.exists(dataset.sha256):
+        raise ObjectMissing(dataset.sha256, f"{storage.url}: push the file again to restore it")
+    if not storage.verify(dataset.sha256):
+        raise IntegrityFailure(
+            f"the stored bytes of dataset {dataset.short_hash} do not match its hash; "
+            "not restored: push the file again"
+        )
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.is_available:
+            raise ConfirmationRequired(f"dataset {locked.short_hash} is not deleted")
+        lock_object(locked.sha256)
+        # Checked again under the locks: a gc may have swept the object meanwhile.
+        if not storage.exists(locked.sha256):
+            raise ObjectMissing(locked.sha256, storage.url)
+        locked.state = Dataset.State.AVAILABLE
+        locked.deleted_at = None
+        locked.deleted_by = ""
+        locked.storage_location = storage.location(locked.sha256)
+        locked.save(update_fields=["state", "deleted_at", "deleted_by", "storage_location"])
+        record_audit(
+            actor=actor,
+            action=AuditEvent.Action.RESTORE,
+            sha256=locked.sha256,
+            detail="restored from the stored object (verified)",
+        )
+    return locked
+
+
+# --- history -------------------------------------------------------------------------
+
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class DatasetHistory:
+    """The latest audit events about one dataset, newest first."""
+
+    events: list[AuditEvent]
+    #: Older events exist beyond ``events`` (the admin's audit trail lists them all).
+    more: bool
+
+
+def dataset_history(*, dataset: Dataset, limit: int = HISTORY_LIMIT) -> DatasetHistory:
+    """A dataset's history for its page: at most ``limit`` events, in one query."""
+    events = list(AuditEvent.objects.for_dataset(dataset.sha256)[: limit + 1])
+    return DatasetHistory(events=events[:limit], more=len(events) > limit)

@@ -15,6 +15,8 @@ from django.conf import LazySettings
 from registry.models import Dataset
 from registry.storage.local import LocalStorage
 
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.sshd"]
+
 
 @pytest.fixture(autouse=True)
 def datatrac_dirs(tmp_path: Path, settings: LazySettings) -> Iterator[Path]:

@@ -62,3 +62,22 @@ class DownloadRecordFactory(factory.django.DjangoModelFactory):
 
     dataset = factory.SubFactory(DatasetFactory)
     downloaded_by = "tester"
+
+
+def member_of(role: str, username: str | None = None, **kwargs: object) -> object:
+    """A user (made with UserFactory) in one of the role groups of registry.roles.
+
+    The groups come from a data migration; a transactional test's flush removes them,
+    so they are made again here when missing.
+    """
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from registry.roles import create_roles
+
+    if not Group.objects.filter(name=role).exists():
+        create_roles(apps)
+    user = UserFactory(**({"username": username} if username else {}), **kwargs)
+    user.groups.add(Group.objects.get(name=role))
+    # A fresh instance: has_perm caches permissions on the object it was first asked.
+    return type(user).objects.get(pk=user.pk)

@@ -93,6 +93,15 @@ class Storage(abc.ABC):
         download the object.
         """
 
+    def age(self, sha256: str) -> timedelta:
+        """How long ago the object was last written, by the store's own clock.
+
+        ``gc`` removes an unreferenced object only once it is older than the grace
+        period. Raises ObjectMissing if absent. A store that cannot tell raises
+        NotImplementedError, and ``gc`` then keeps every object.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot tell the age of an object")
+
     @abc.abstractmethod
     def iter_objects(self) -> Iterator[str]:
         """Every hash stored under a final name (not temporaries), in no set order."""

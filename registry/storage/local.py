@@ -95,11 +95,20 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise ObjectMissing(sha256, self.url) from None
 
+    def age(self, sha256: str) -> timedelta:
+        try:
+            mtime = self._path(sha256).stat().st_mtime
+        except FileNotFoundError:
+            raise ObjectMissing(sha256, self.url) from None
+        return timedelta(seconds=max(0.0, time.time() - mtime))
+
     def verify(self, sha256: str) -> bool:
         try:
             return hash_file(self._path(sha256))[0] == sha256
         except FileNotFoundError:
             raise ObjectMissing(sha256, self.url) from None
+        except OSError as exc:  # an I/O error is the store failing, not a corrupt object
+            raise StoreError(describe_os_error(exc, f"verifying {sha256}")) from exc
 
     def iter_objects(self) -> Iterator[str]:
         if not self.root.is_dir():

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from registry.models import AuditEvent, Dataset
-from tests.factories import DatasetFactory, UserFactory
+from tests.factories import DatasetFactory, UserFactory, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +179,7 @@ def test_delete_local_removes_the_cached_copy(make_file, tmp_path) -> None:
 
 def test_remote_delete_authenticates_with_the_environment_password(make_file, monkeypatch):
     UserFactory(username="root-admin", is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     sha = run("push", str(make_file(b"r")), "--source", "s")[0].strip()
     monkeypatch.setenv("DATATRAC_PASSWORD", "correct horse battery")
     out, _ = run("delete", sha, "--user", "root-admin", "--yes")
@@ -188,6 +189,7 @@ def test_remote_delete_authenticates_with_the_environment_password(make_file, mo
 
 def test_remote_delete_with_a_wrong_password_changes_nothing(make_file, monkeypatch) -> None:
     UserFactory(username="root-admin", is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     sha = run("push", str(make_file(b"r")), "--source", "s")[0].strip()
     monkeypatch.setenv("DATATRAC_PASSWORD", "guess")
     with pytest.raises(CommandError, match="authentication failed"):
@@ -197,6 +199,7 @@ def test_remote_delete_with_a_wrong_password_changes_nothing(make_file, monkeypa
 
 def test_remote_delete_by_a_non_administrator_is_refused_and_audited(make_file, monkeypatch):
     UserFactory(username="bob")
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     sha = run("push", str(make_file(b"r")), "--source", "s")[0].strip()
     monkeypatch.setenv("DATATRAC_PASSWORD", "correct horse battery")
     with pytest.raises(CommandError, match="may not delete"):
@@ -207,6 +210,7 @@ def test_remote_delete_by_a_non_administrator_is_refused_and_audited(make_file, 
 
 def test_remote_delete_without_a_terminal_needs_yes(make_file, monkeypatch) -> None:
     UserFactory(username="root-admin", is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     sha = run("push", str(make_file(b"r")), "--source", "s")[0].strip()
     monkeypatch.setenv("DATATRAC_PASSWORD", "correct horse battery")
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
@@ -217,6 +221,7 @@ def test_remote_delete_without_a_terminal_needs_yes(make_file, monkeypatch) -> N
 
 def test_remote_delete_refuses_a_parent_of_living_children_unless_forced(make_file, monkeypatch):
     UserFactory(username="root-admin", is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     parent = run("push", str(make_file(b"p")), "--source", "s")[0].strip()
     run("push", str(make_file(b"c")), "--source", "s", "--parent", parent)
     monkeypatch.setenv("DATATRAC_PASSWORD", "correct horse battery")
@@ -228,6 +233,7 @@ def test_remote_delete_refuses_a_parent_of_living_children_unless_forced(make_fi
 
 def test_push_after_a_remote_delete_restores_the_dataset(make_file, monkeypatch) -> None:
     UserFactory(username="root-admin", is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     path = make_file(b"phoenix")
     sha = run("push", str(path), "--source", "s")[0].strip()
     monkeypatch.setenv("DATATRAC_PASSWORD", "correct horse battery")

@@ -30,7 +30,7 @@ from registry.services import (
     push_dataset,
 )
 from registry.storage.local import LocalStorage
-from tests.factories import UserFactory
+from tests.factories import UserFactory, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,7 @@ def test_push_of_a_tombstoned_dataset_restores_it(make_file, local_store, push) 
     path = make_file(b"comes back")
     dataset = push(path)
     admin = UserFactory(is_superuser=True)
+    member_of("contributors", "tester")  # DATATRAC_USER needs an account once any exists
     delete_dataset(dataset=dataset, actor=Actor.for_user(admin), storage=local_store)
     assert not local_store.exists(dataset.sha256)
 
@@ -149,7 +150,7 @@ def test_push_refuses_an_unreadable_file(make_file, local_store, monkeypatch) ->
 
 
 def test_push_links_the_pushing_user_when_one_exists(make_file, push, settings) -> None:
-    user = UserFactory(username="tester")
+    user = member_of("contributors", "tester")
     assert push(make_file()).pushed_by_user == user
 
 

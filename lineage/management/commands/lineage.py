@@ -90,10 +90,12 @@ class Command(DataTracCommand):
         grow(descendants, center, 1, frozenset({center}))
         console.print(ancestors)
         if graph.ancestors_beyond:
-            console.print(f"  ... {graph.ancestors_beyond} more beyond depth {graph.depth}")
+            more = f"{graph.ancestors_beyond}{'+' if graph.ancestors_capped else ''}"
+            console.print(f"  ... {more} more beyond depth {graph.depth}")
         console.print(descendants)
         if graph.descendants_beyond:
-            console.print(f"  ... {graph.descendants_beyond} more beyond depth {graph.depth}")
+            more = f"{graph.descendants_beyond}{'+' if graph.descendants_capped else ''}"
+            console.print(f"  ... {more} more beyond depth {graph.depth}")
 
 
 def _graph_dict(graph: LineageGraph) -> dict[str, Any]:
@@ -114,4 +116,7 @@ def _graph_dict(graph: LineageGraph) -> dict[str, Any]:
         "edges": [{"parent": by_id[p].sha256, "child": by_id[c].sha256} for p, c in graph.edges],
         "ancestors_total": graph.ancestors_total,
         "descendants_total": graph.descendants_total,
+        # True: the total is "at least" (counting stops at lineage.services.COUNT_CAP).
+        "ancestors_capped": graph.ancestors_capped,
+        "descendants_capped": graph.descendants_capped,
     }

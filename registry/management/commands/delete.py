@@ -1,55 +1,55 @@
 from __future__ import annotations
 
-import getpass
-import os
-import sys
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from registry.cli import DataTracCommand, terminal_safe
+from registry.cli import PrivilegedCommand, terminal_safe
 from registry.models import Dataset
 from registry.services import (
     Actor,
-    authenticate_actor,
     delete_dataset,
     delete_local_copy,
+    purge_dataset,
     require_permission,
 )
 from registry.storage import get_storage
 
 
-class Command(DataTracCommand):
+class Command(PrivilegedCommand):
     help = (
         "Delete a dataset: --local removes your cached copy; otherwise (administrators "
-        "only) removes the central copy and keeps a tombstone record."
+        "only) removes the central copy and keeps a tombstone record, which --purge then "
+        "removes for good."
     )
     epilog = """examples:
   datatrac delete 3fa2c1 --local            # free local disk; the central copy stays
   datatrac delete 3fa2c1                    # prompts for your password, then confirms
   DATATRAC_PASSWORD=... datatrac delete 3fa2c1 --yes --user alice   # scripts
+  datatrac delete 3fa2c1 --purge            # a tombstone's record, for good
+  datatrac restore 3fa2c1                   # undo a delete while the bytes are stored
 
 The password is asked for by a prompt, or read from DATATRAC_PASSWORD. It is never
 taken from the command line, where other users and shell history could see it.
 """
-    refused_options = {
-        "--password": (
-            "a password on the command line is visible to other users and kept in shell "
-            "history; type it at the prompt or set DATATRAC_PASSWORD"
-        )
-    }
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("hash", help="the dataset's hash or unique prefix")
         parser.add_argument("--local", action="store_true", help="remove only the cached copy")
-        parser.add_argument("--user", help="Django user to act as (default: DATATRAC_USER)")
+        parser.add_argument(
+            "--purge",
+            action="store_true",
+            help="remove a deleted dataset's tombstone record for good (administrators)",
+        )
+        self.add_user_argument(parser)
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask to confirm")
         parser.add_argument(
             "--force", action="store_true", help="delete even if living datasets derive from it"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["local"] and options["purge"]:
+            raise CommandError("--local and --purge do not go together")
         dataset = Dataset.objects.resolve(options["hash"])
         if options["local"]:
             removed = delete_local_copy(dataset=dataset)
@@ -59,12 +59,10 @@ taken from the command line, where other users and shell history could see it.
                 else f"no local copy of {dataset.short_hash} to remove"
             )
             return
-        username = options["user"] or settings.DATATRAC_USER
-        actor = authenticate_actor(
-            username=username,
-            password=self.password_for(username),
-            origin=Actor.for_cli(username).origin,
-        )
+        actor = self.authenticate(options["user"])
+        if options["purge"]:
+            self.purge(dataset, actor=actor, yes=options["yes"])
+            return
         require_permission(
             actor,
             "registry.remote_delete_dataset",
@@ -72,7 +70,11 @@ taken from the command line, where other users and shell history could see it.
             sha256=dataset.sha256,
         )
         if not options["yes"]:
-            self.confirm(dataset)
+            self.confirm(
+                f"Delete the central copy of {dataset.short_hash} "
+                f"({terminal_safe(dataset.name)!r})?",
+                verb="delete",
+            )
         with get_storage() as storage:
             result = delete_dataset(
                 dataset=dataset, actor=actor, storage=storage, force=options["force"]
@@ -86,21 +88,26 @@ taken from the command line, where other users and shell history could see it.
             "as a tombstone"
         )
 
-    def password_for(self, username: str) -> str:
-        if password := os.environ.get("DATATRAC_PASSWORD"):
-            return password
-        if not sys.stdin.isatty():
-            raise CommandError(
-                "a password is needed: run in a terminal to be prompted, or set DATATRAC_PASSWORD"
-            )
-        return getpass.getpass(f"Password for {username}: ")
-
-    def confirm(self, dataset: Dataset) -> None:
-        if not sys.stdin.isatty():
-            raise CommandError("refusing to delete without confirmation: pass --yes")
-        answer = input(
-            f"Delete the central copy of {dataset.short_hash} ({terminal_safe(dataset.name)!r})? "
-            "[y/N] "
+    def purge(self, dataset: Dataset, *, actor: Actor, yes: bool) -> None:
+        require_permission(
+            actor, "registry.purge_dataset", action="purge datasets", sha256=dataset.sha256
         )
-        if answer.strip().lower() not in ("y", "yes"):
-            raise CommandError("not deleted")
+        if dataset.is_available:
+            # Also refused by the service; said here so nobody confirms a purge in vain.
+            raise CommandError(
+                f"dataset {dataset.short_hash} is not deleted: run `datatrac delete "
+                f"{dataset.short_hash}` first, then purge it"
+            )
+        if not yes:
+            self.confirm(
+                f"Purge the record of {dataset.short_hash} ({terminal_safe(dataset.name)!r}) "
+                "for good?",
+                verb="purge",
+            )
+        with get_storage() as storage:
+            result = purge_dataset(dataset=dataset, actor=actor, storage=storage)
+        self.stdout.write(
+            f"purged {dataset.short_hash} ({terminal_safe(dataset.name)!r}) with "
+            f"{result.edges_removed} lineage link(s) and {result.downloads_removed} download "
+            "record(s); the audit trail keeps its history"
+        )

@@ -60,6 +60,11 @@ class Command(DataTracCommand):
             self.stderr.write(
                 f"already registered as {name!r} ({dataset.short_hash}); nothing uploaded"
             )
+        elif result.outcome == "repaired":
+            self.stderr.write(
+                f"already registered as {name!r} ({dataset.short_hash}); its stored bytes were "
+                "missing and have been uploaded again"
+            )
         elif result.outcome == "restored":
             self.stderr.write(f"restored deleted dataset {name!r} ({human_size(dataset.size)})")
         else:

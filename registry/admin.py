@@ -1,0 +1,507 @@
+"""The Django admin for the registry: datasets, their tombstones, and the audit trail.
+
+Every change to bytes goes through the same services as the CLI: a remote delete, a
+purge and a restore are admin actions (on the list, in bulk, and on a dataset's own
+page) that call delete_dataset / purge_dataset / restore_dataset after a confirmation
+page. Django's own delete is closed for datasets: it would drop rows and leave bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import ActionLocation
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from lineage.models import LineageEdge
+from lineage.services import lineage_graph
+from registry.errors import DataTracError, PermissionDenied
+from registry.models import AuditEvent, Dataset
+from registry.services import (
+    Actor,
+    delete_dataset,
+    living_children,
+    purge_dataset,
+    require_permission,
+    restore_dataset,
+)
+from registry.storage import Storage, get_storage
+
+HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
+# Rows shown in each lineage inline; the rest are a link away (the edges' list).
+INLINE_EDGES = 50
+# Living children named on a confirmation page, per dataset.
+CHILDREN_NAMED = 10
+# How far down a remote delete's confirmation looks for living descendants.
+DESCENDANT_DEPTH = 100
+BOTH_PLACES = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
+CHANGE_FORM_ACTION_FIELD = f"{ActionLocation.CHANGE_FORM.value}-action"
+
+
+def hash_prefix_matches(queryset: QuerySet[Any], field_name: str, term: str) -> QuerySet[Any]:
+    """Rows of ``queryset`` whose hash field starts with ``term``, as an index range."""
+    return queryset.filter(**{f"{field_name}__gte": term, f"{field_name}__lt": term + "g"})
+
+
+# --- datasets ----------------------------------------------------------------------
+
+
+class LatestEdgesFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """Only the newest INLINE_EDGES edges: a dataset with thousands of children keeps a
+    page of a bounded size (the inlines are read-only, so nothing is posted back)."""
+
+    def get_queryset(self) -> QuerySet[LineageEdge]:
+        # Evaluated once: each form indexes into it, and a fresh slice would be a query each.
+        if not hasattr(self, "_latest_edges"):
+            self._latest_edges = super().get_queryset()[:INLINE_EDGES]
+            len(self._latest_edges)
+        return self._latest_edges
+
+
+class EdgeInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Lineage edges on a dataset's page, read-only: links change through lineage's
+    services (CLI, or the edges' own admin to unlink), which check for cycles and audit."""
+
+    model = LineageEdge
+    formset = LatestEdgesFormSet
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    related: str = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LineageEdge]:
+        return super().get_queryset(request).select_related(self.related)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ParentEdgeInline(EdgeInline):
+    fk_name = "child"
+    related = "parent"
+    fields = readonly_fields = ("parent", "note", "created_by", "created_at")
+    verbose_name = "parent (made from)"
+    verbose_name_plural = f"parents (made from; newest {INLINE_EDGES})"
+
+
+class ChildEdgeInline(EdgeInline):
+    fk_name = "parent"
+    related = "child"
+    fields = readonly_fields = ("child", "note", "created_by", "created_at")
+    verbose_name = "child (made from this)"
+    verbose_name_plural = f"children (made from this; newest {INLINE_EDGES})"
+
+
+@dataclass
+class PlanItem:
+    """What an operation will do to one dataset, for the confirmation page."""
+
+    dataset: Dataset
+    skip: str = ""  # why the operation does not apply to it (it will be left alone)
+    consequences: list[str] = field(default_factory=list)
+    living_children: list[Dataset] = field(default_factory=list)
+    more_children: int = 0
+
+    @property
+    def applies(self) -> bool:
+        return not self.skip
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One privileged admin action and the service behind it."""
+
+    name: str  # the admin action's name
+    perm: str  # the permission its service requires
+    action: str  # what a refusal says it was: "delete datasets"
+    title: str
+    verb: str  # "delete", as in "Yes, delete"
+    done: str  # "deleted"
+    explanation: str
+    run: Callable[[Dataset, Actor, Storage, bool], object]
+    plan: Callable[[Dataset, Storage], PlanItem]
+
+
+def _plan_remote_delete(dataset: Dataset, storage: Storage) -> PlanItem:
+    if not dataset.is_available:
+        return PlanItem(dataset, skip="already deleted (a tombstone)")
+    children = living_children(dataset)
+    graph = lineage_graph(dataset=dataset, depth=DESCENDANT_DEPTH, counts=False)
+    living = sum(
+        1 for pk, level in graph.levels.items() if level > 0 and graph.nodes[pk].is_available
+    )
+    item = PlanItem(
+        dataset,
+        consequences=[
+            f"its stored object is removed from {storage.url}; its record stays "
+            "as a tombstone, with its lineage and history"
+        ],
+        living_children=children[:CHILDREN_NAMED],
+        more_children=max(len(children) - CHILDREN_NAMED, 0),
+    )
+    if children:
+        item.consequences.append(
+            f"{len(children)} living child(ren), and {living} living descendant(s) in all, "
+            "keep their own bytes but lose the bytes they were made from"
+        )
+    return item
+
+
+def _plan_purge(dataset: Dataset, storage: Storage) -> PlanItem:
+    if dataset.is_available:
+        return PlanItem(dataset, skip="not deleted: remote delete it first")
+    item = PlanItem(
+        dataset,
+        consequences=[
+            f"its record is removed for good, with {dataset.parent_edges.count()} link(s) to "
+            f"parents, {dataset.child_edges.count()} link(s) to children and "
+            f"{dataset.downloads.count()} download record(s)",
+            "the audit trail keeps every event about it (it records the hash)",
+        ],
+    )
+    if storage.exists(dataset.sha256):
+        item.consequences.append("its bytes are still stored: they are removed too")
+    return item
+
+
+def _plan_restore(dataset: Dataset, storage: Storage) -> PlanItem:
+    if dataset.is_available:
+        return PlanItem(dataset, skip="not deleted")
+    if not storage.exists(dataset.sha256):
+        return PlanItem(dataset, skip="its bytes are no longer stored: push the file again")
+    return PlanItem(
+        dataset,
+        consequences=["its stored bytes are verified against its hash; then it is available"],
+    )
+
+
+REMOTE_DELETE = Operation(
+    name="remote_delete",
+    perm="registry.remote_delete_dataset",
+    action="delete datasets",
+    title="Remote delete",
+    verb="delete",
+    done="deleted",
+    explanation="The stored bytes of these datasets will be deleted from the store. Their "
+    "records stay as tombstones, so lineage and history still resolve.",
+    run=lambda d, actor, storage, force: delete_dataset(
+        dataset=d, actor=actor, storage=storage, force=force
+    ),
+    plan=_plan_remote_delete,
+)
+PURGE = Operation(
+    name="purge",
+    perm="registry.purge_dataset",
+    action="purge datasets",
+    title="Purge",
+    verb="purge",
+    done="purged",
+    explanation="These tombstones will be removed from the registry for good.",
+    run=lambda d, actor, storage, force: purge_dataset(dataset=d, actor=actor, storage=storage),
+    plan=_plan_purge,
+)
+RESTORE = Operation(
+    name="restore",
+    perm="registry.restore_dataset",
+    action="restore datasets",
+    title="Restore",
+    verb="restore",
+    done="restored",
+    explanation="These tombstones will be available again, from bytes still in the store.",
+    run=lambda d, actor, storage, force: restore_dataset(dataset=d, actor=actor, storage=storage),
+    plan=_plan_restore,
+)
+OPERATIONS = {op.name: op for op in (REMOTE_DELETE, PURGE, RESTORE)}
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "short_hash",
+        "name",
+        "human_size",
+        "state",
+        "pushed_by",
+        "pushed_at",
+        "download_count",
+        "links",
+    )
+    list_display_links = ("short_hash", "name")
+    list_filter = ("state", "pushed_by", ("pushed_at", admin.DateFieldListFilter))
+    search_fields = ("name", "source")
+    search_help_text = "Name or source (any part), or a hash prefix of 6 or more characters."
+    fields = (
+        "sha256",
+        "name",
+        "source",
+        "description",
+        "human_size",
+        "storage_location",
+        "state",
+        "pushed_by",
+        "pushed_by_user",
+        "pushed_at",
+        "download_count",
+        "deleted_at",
+        "deleted_by",
+        "last_verified_at",
+        "links",
+    )
+    # Only descriptive text is editable: the hash, size, location and state are facts
+    # about stored bytes that only the services change.
+    readonly_fields = tuple(f for f in fields if f not in ("name", "source", "description"))
+    inlines = (ParentEdgeInline, ChildEdgeInline)
+    actions = ("remote_delete", "purge", "restore")
+    show_facets = admin.ShowFacets.NEVER  # facet counts would add a query per filter
+
+    @admin.display(description="hash", ordering="sha256")
+    def short_hash(self, obj: Dataset) -> str:
+        return obj.short_hash
+
+    @admin.display(description="size", ordering="size")
+    def human_size(self, obj: Dataset) -> str:
+        return str(filesizeformat(obj.size))
+
+    @admin.display(description="on the site")
+    def links(self, obj: Dataset) -> str:
+        lineage = reverse("registry:dataset-lineage", kwargs={"ref": obj.sha256})
+        return format_html(
+            '<a href="{}">page</a> · <a href="{}">lineage</a>', obj.get_absolute_url(), lineage
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Dataset], search_term: str
+    ) -> tuple[QuerySet[Dataset], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if HEX_PREFIX.fullmatch(term):
+            results |= hash_prefix_matches(queryset, "sha256", term)
+        return results, may_have_duplicates
+
+    # Closed: Django's delete would drop the row and leave the bytes (or, in bulk, skip
+    # Model.delete() altogether). The actions below replace it.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(
+        self, request: HttpRequest, action_location: ActionLocation = ActionLocation.CHANGE_LIST
+    ) -> dict[str, Any]:
+        actions = super().get_actions(request, action_location=action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
+        """Unreachable through the admin's views; any caller still goes through a service."""
+        self._perform(request, [obj], REMOTE_DELETE if obj.is_available else PURGE, force=False)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        """Unreachable through the admin's views; any caller still goes through a service."""
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    # --- the privileged actions ----------------------------------------------------
+
+    def has_remote_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm(REMOTE_DELETE.perm))
+
+    def has_purge_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm(PURGE.perm))
+
+    def has_restore_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm(RESTORE.perm))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return self._refuse_unpermitted(request) or super().changelist_view(request, extra_context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._refuse_unpermitted(request) or super().change_view(
+            request, object_id, form_url, extra_context
+        )
+
+    def _refuse_unpermitted(self, request: HttpRequest) -> HttpResponse | None:
+        """Refuse, clearly and on the audit trail, a privileged action the user lacks.
+
+        The admin offers such an action only to those who hold its permission; a post
+        naming it anyway (a crafted form, a stale page) would otherwise be dropped
+        without a word and without a record.
+        """
+        if request.method != "POST":
+            return None
+        field = CHANGE_FORM_ACTION_FIELD if CHANGE_FORM_ACTION_FIELD in request.POST else "action"
+        operation = OPERATIONS.get(request.POST.get(field, ""))
+        if operation is None or request.user.has_perm(operation.perm):
+            return None
+        selected = [pk for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.isdigit()]
+        one = Dataset.objects.filter(pk=selected[0]).first() if len(selected) == 1 else None
+        try:
+            require_permission(
+                Actor.for_request(request),
+                operation.perm,
+                action=operation.action,
+                sha256=one.sha256 if one else "",
+            )
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(
+        description="Remote delete (keep a tombstone)",
+        description_plural="Remote delete selected datasets (keep tombstones)",
+        permissions=["remote_delete"],
+        location=BOTH_PLACES,
+    )
+    def remote_delete(
+        self, request: HttpRequest, queryset: QuerySet[Dataset]
+    ) -> HttpResponse | None:
+        return self._run(request, queryset, REMOTE_DELETE)
+
+    @admin.action(
+        description="Purge this tombstone for good",
+        description_plural="Purge selected tombstones for good",
+        permissions=["purge"],
+        location=BOTH_PLACES,
+    )
+    def purge(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> HttpResponse | None:
+        return self._run(request, queryset, PURGE)
+
+    @admin.action(
+        description="Restore this tombstone from stored bytes",
+        description_plural="Restore selected tombstones from stored bytes",
+        permissions=["restore"],
+        location=BOTH_PLACES,
+    )
+    def restore(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> HttpResponse | None:
+        return self._run(request, queryset, RESTORE)
+
+    def _run(
+        self, request: HttpRequest, queryset: QuerySet[Dataset], operation: Operation
+    ) -> HttpResponse | None:
+        """First a confirmation page listing what will happen; its "yes" posts back here."""
+        datasets = list(queryset.order_by("name", "pk"))
+        on_change_form = CHANGE_FORM_ACTION_FIELD in request.POST
+        if request.POST.get("post") != "yes":
+            return self._confirm(request, datasets, operation, on_change_form=on_change_form)
+        self._perform(request, datasets, operation, force=request.POST.get("force") == "1")
+        if on_change_form and operation is PURGE:
+            return HttpResponseRedirect(reverse("admin:registry_dataset_changelist"))
+        return None  # back to the list, or to the dataset's page
+
+    def _confirm(
+        self,
+        request: HttpRequest,
+        datasets: list[Dataset],
+        operation: Operation,
+        *,
+        on_change_form: bool,
+    ) -> TemplateResponse:
+        with get_storage() as storage:
+            plan = [operation.plan(dataset, storage) for dataset in datasets]
+        if on_change_form and datasets:
+            back = reverse("admin:registry_dataset_change", args=[datasets[0].pk])
+        else:
+            back = reverse("admin:registry_dataset_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{operation.title}: are you sure?",
+            "opts": self.opts,
+            "operation": operation,
+            "plan": plan,
+            "applicable": [item for item in plan if item.applies],
+            "needs_force": operation is REMOTE_DELETE
+            and any(item.applies and item.living_children for item in plan),
+            "action_field": CHANGE_FORM_ACTION_FIELD if on_change_form else "action",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "back_url": back,
+        }
+        return TemplateResponse(request, "admin/registry/dataset/confirm_operation.html", context)
+
+    def _perform(
+        self, request: HttpRequest, datasets: list[Dataset], operation: Operation, *, force: bool
+    ) -> None:
+        """Run the service on each dataset; each one is all-or-nothing on its own."""
+        actor = Actor.for_request(request)
+        done = 0
+        with get_storage() as storage:
+            for dataset in datasets:
+                try:
+                    operation.run(dataset, actor, storage, force)
+                except PermissionDenied as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    return  # the rest would be refused the same way
+                except DataTracError as exc:
+                    self.message_user(request, f"{dataset}: {exc}", messages.ERROR)
+                else:
+                    done += 1
+        if done:
+            self.message_user(
+                request, f"{operation.done.capitalize()} {done} dataset(s).", messages.SUCCESS
+            )
+
+
+# --- the audit trail -----------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit trail, browsable and read-only to everyone, superusers included."""
+
+    list_display = ("at", "actor", "action", "dataset", "origin", "outcome", "detail")
+    list_filter = ("action", "outcome", ("at", admin.DateFieldListFilter))
+    search_fields = ("actor", "origin", "detail")
+    search_help_text = "Who, from where or detail (any part), or a hash prefix."
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+
+    @admin.display(description="dataset", ordering="sha256")
+    def dataset(self, obj: AuditEvent) -> str:
+        if not obj.sha256:
+            return "-"
+        # The hash, not a row: a purged dataset's page is a 404, its events stay here.
+        url = reverse("registry:dataset-detail", kwargs={"ref": obj.sha256})
+        return format_html('<a href="{}" class="mono">{}</a>', url, obj.sha256[:12])
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
+    ) -> tuple[QuerySet[AuditEvent], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if HEX_PREFIX.fullmatch(term):
+            results |= hash_prefix_matches(queryset, "sha256", term)
+        return results, may_have_duplicates
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

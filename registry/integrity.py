@@ -1,0 +1,264 @@
+"""Integrity services: `verify` re-reads what the store holds, `gc` removes what no row needs.
+
+A hash must always mean those bytes. ``verify_datasets`` recomputes every stored
+object's SHA-256 where it is stored (on the server for SSH) and reports datasets whose
+bytes are corrupt or missing, and stored objects no dataset references (orphans).
+``collect_garbage`` removes stale temporary uploads and orphans older than a grace
+period, under the same per-object lock a push takes before it commits its row, so it
+can never remove bytes that a row references or is about to reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+from django.db import transaction
+from django.utils import timezone
+
+from registry.errors import ObjectMissing
+from registry.models import Dataset, VerifyRun
+from registry.services import lock_object
+
+if TYPE_CHECKING:
+    from registry.storage.base import Storage
+
+CheckStatus = Literal["ok", "corrupt", "missing", "deleted"]
+# Rows fetched and hashes looked up per query: bounds memory whatever the registry size.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """The outcome of verifying one dataset."""
+
+    sha256: str
+    name: str
+    status: CheckStatus
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status in ("corrupt", "missing")
+
+
+#: Called after each dataset with its check, how many are done and how many in all.
+VerifyProgress = Callable[[DatasetCheck, int, int], None]
+
+
+@dataclass
+class VerifyReport:
+    """What one `verify` invocation found (plus what the run it continued had verified)."""
+
+    run: VerifyRun
+    resumed: bool
+    #: Datasets verified ok earlier by the interrupted run this one continued.
+    skipped: int
+    checks: list[DatasetCheck] = field(default_factory=list)
+    #: Stored objects with no available dataset; None when not looked for (named hashes).
+    orphans: list[str] | None = None
+
+    def count(self, status: CheckStatus) -> int:
+        return sum(1 for check in self.checks if check.status == status)
+
+    @property
+    def problems(self) -> list[DatasetCheck]:
+        return [check for check in self.checks if check.is_problem]
+
+    @property
+    def clean(self) -> bool:
+        """True when every dataset checked out and the store holds nothing unreferenced."""
+        return not self.problems and not self.orphans
+
+
+def _scope_of(datasets: Sequence[Dataset] | None) -> str:
+    """The key under which a run over these datasets is resumed."""
+    if datasets is None:
+        return VerifyRun.ALL
+    joined = " ".join(sorted(d.sha256 for d in datasets))
+    return "hashes:" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+def verify_datasets(
+    *,
+    storage: Storage,
+    hashes: Sequence[str] | None = None,
+    resume: bool = True,
+    progress: VerifyProgress | None = None,
+    started_by: str = "",
+) -> VerifyReport:
+    """Recompute the SHA-256 of stored objects and compare them with the registry.
+
+    ``hashes`` (full hashes or unique prefixes, resolved before any store access) limits
+    the run to those datasets; None verifies every available dataset and also lists
+    orphans. Each dataset is reported ok, corrupt (its bytes hash to something else) or
+    missing (the row says available, the store has no object); a named tombstone is
+    reported as deleted. A dataset found ok gets ``last_verified_at`` at once, each in
+    its own transaction, so that progress survives an interruption: with ``resume``, a
+    run over the same scope whose predecessor never finished skips the datasets
+    verified since that predecessor started. A store failure (StoreError) stops the run
+    and leaves it to be resumed.
+    """
+    named = None if hashes is None else _resolve_all(hashes)
+    scope = _scope_of(named)
+    latest = VerifyRun.objects.filter(scope=scope).order_by("-started_at", "-id").first()
+    resumed = resume and latest is not None and latest.finished_at is None
+    if resumed:
+        assert latest is not None
+        run = latest
+    else:
+        run = VerifyRun.objects.create(scope=scope, started_by=started_by[:150])
+
+    if named is None:
+        candidates = Dataset.objects.available()
+    else:
+        candidates = Dataset.objects.filter(pk__in=[d.pk for d in named])
+    skipped = 0
+    if resumed:
+        done = candidates.available().filter(last_verified_at__gte=run.started_at)
+        skipped = done.count()
+        candidates = candidates.exclude(pk__in=done.values("pk"))
+    # The ids first: rows are updated as they are verified, and SQLite gives no
+    # isolation between an open cursor and writes on the same connection.
+    ids = list(candidates.order_by("sha256").values_list("pk", flat=True))
+
+    report = VerifyReport(run=run, resumed=resumed, skipped=skipped)
+    for start in range(0, len(ids), BATCH):
+        rows = Dataset.objects.in_bulk(ids[start : start + BATCH])
+        for pk in ids[start : start + BATCH]:
+            dataset = rows.get(pk)
+            if dataset is None:  # purged while we were running
+                continue
+            check = _verify_one(dataset, storage)
+            report.checks.append(check)
+            if progress:
+                progress(check, len(report.checks), len(ids))
+
+    if named is None:
+        report.orphans = _confirm_unreferenced(list(find_unreferenced(storage)))
+    run.finished_at = timezone.now()
+    run.ok = skipped + report.count("ok")
+    run.corrupt = report.count("corrupt")
+    run.missing = report.count("missing")
+    run.orphans = len(report.orphans or [])
+    run.save(update_fields=["finished_at", "ok", "corrupt", "missing", "orphans"])
+    return report
+
+
+def _resolve_all(refs: Iterable[str]) -> list[Dataset]:
+    """Every named dataset, once, or the first InvalidHash/Unknown/Ambiguous error."""
+    found: dict[int, Dataset] = {}
+    for ref in refs:
+        dataset = Dataset.objects.resolve(ref)
+        found.setdefault(dataset.pk, dataset)
+    return list(found.values())
+
+
+def _verify_one(dataset: Dataset, storage: Storage) -> DatasetCheck:
+    if not dataset.is_available:
+        return DatasetCheck(dataset.sha256, dataset.name, "deleted")
+    try:
+        good = storage.verify(dataset.sha256)
+    except ObjectMissing:
+        return DatasetCheck(dataset.sha256, dataset.name, "missing")
+    if not good:
+        return DatasetCheck(dataset.sha256, dataset.name, "corrupt")
+    Dataset.objects.filter(pk=dataset.pk).update(last_verified_at=timezone.now())
+    return DatasetCheck(dataset.sha256, dataset.name, "ok")
+
+
+def find_unreferenced(storage: Storage) -> Iterator[str]:
+    """Hashes stored under a final name that no available dataset references.
+
+    Tombstones do not reference bytes: a deleted dataset's leftover object is listed.
+    """
+    batch: list[str] = []
+    for sha256 in storage.iter_objects():
+        batch.append(sha256)
+        if len(batch) >= BATCH:
+            yield from _unreferenced(batch)
+            batch = []
+    yield from _unreferenced(batch)
+
+
+def _unreferenced(batch: list[str]) -> list[str]:
+    if not batch:
+        return []
+    referenced = set(
+        Dataset.objects.available().filter(sha256__in=batch).values_list("sha256", flat=True)
+    )
+    return [sha256 for sha256 in batch if sha256 not in referenced]
+
+
+def _confirm_unreferenced(hashes: list[str]) -> list[str]:
+    """Look again once the scan is over: a push that was committing its row during a
+    long scan is not an orphan."""
+    confirmed: list[str] = []
+    for start in range(0, len(hashes), BATCH):
+        confirmed.extend(_unreferenced(hashes[start : start + BATCH]))
+    return sorted(confirmed)
+
+
+# --- gc ------------------------------------------------------------------------------
+
+
+@dataclass
+class GCReport:
+    """What `gc` removed, or with ``dry_run`` would remove."""
+
+    dry_run: bool
+    grace: timedelta
+    #: Store-relative names of stale temporary uploads.
+    temporaries: list[str] = field(default_factory=list)
+    #: Unreferenced objects older than the grace period.
+    removed: list[str] = field(default_factory=list)
+    #: Unreferenced objects kept because they are younger than the grace period.
+    kept_recent: list[str] = field(default_factory=list)
+    #: Unreferenced objects kept because the store cannot tell their age.
+    kept_unknown_age: list[str] = field(default_factory=list)
+
+
+def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool) -> GCReport:
+    """Remove stale temporaries and stored objects that no available dataset references.
+
+    Both must be older than ``grace`` (by the store's clock). An object is removed only
+    under ``lock_object`` after checking, inside that lock, that no available row
+    references it; a push takes the same lock and re-checks the store before it commits
+    its row, so gc and push cannot both win. Never touches a referenced object.
+    """
+    report = GCReport(dry_run=dry_run, grace=grace)
+    report.temporaries = storage.sweep_temporaries(older_than=grace, dry_run=dry_run)
+    for sha256 in list(find_unreferenced(storage)):
+        outcome = _remove_if_unreferenced(storage, sha256, grace=grace, dry_run=dry_run)
+        if outcome == "removed":
+            report.removed.append(sha256)
+        elif outcome == "recent":
+            report.kept_recent.append(sha256)
+        elif outcome == "unknown-age":
+            report.kept_unknown_age.append(sha256)
+    return report
+
+
+def _remove_if_unreferenced(
+    storage: Storage, sha256: str, *, grace: timedelta, dry_run: bool
+) -> Literal["removed", "recent", "unknown-age", "referenced", "gone"]:
+    with transaction.atomic():
+        lock_object(sha256)
+        if Dataset.objects.available().filter(sha256=sha256).exists():
+            return "referenced"  # a push committed its row since the scan
+        try:
+            age = storage.age(sha256)
+        except ObjectMissing:
+            return "gone"
+        except NotImplementedError:
+            return "unknown-age"
+        if age < grace:
+            return "recent"
+        if not dry_run:
+            try:
+                storage.delete(sha256)
+            except ObjectMissing:
+                return "gone"
+    return "removed"

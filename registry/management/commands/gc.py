@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from registry.cli import DataTracCommand
+from registry.integrity import GCReport, collect_garbage
+from registry.storage import get_storage
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"24h"`` -> 1 day. Units s, m, h, d, w; a bare number is seconds."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Command(DataTracCommand):
+    help = (
+        "Remove stale temporary uploads and stored objects that no dataset references, "
+        "once older than a grace period. Never touches an object a dataset references."
+    )
+    epilog = """examples:
+  datatrac gc --dry-run                     # list what would be removed
+  datatrac gc                               # remove what is older than 24 hours
+  datatrac gc --grace 7d                    # keep a week of unreferenced objects
+
+Temporary uploads are left behind by a push that was killed; unreferenced objects by
+a push killed between storing its bytes and registering them. Tombstones (deleted
+datasets) do not reference bytes. The grace period should exceed your longest push.
+"""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list what would be removed; remove nothing"
+        )
+        parser.add_argument(
+            "--grace",
+            type=_grace_argument,
+            default=timedelta(hours=24),
+            metavar="DURATION",
+            help="only remove things older than this (30m, 24h, 7d; default 24h)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with get_storage() as storage:
+            report = collect_garbage(
+                storage=storage, grace=options["grace"], dry_run=options["dry_run"]
+            )
+        self.print_report(report)
+
+    def print_report(self, report: GCReport) -> None:
+        verb = "would remove" if report.dry_run else "removed"
+        for name in report.temporaries:
+            self.stdout.write(f"{verb} temporary upload {name}")
+        for sha256 in report.removed:
+            self.stdout.write(f"{verb} unreferenced object {sha256}")
+        grace = format_duration(report.grace)
+        for sha256 in report.kept_recent:
+            self.stderr.write(f"kept unreferenced object {sha256}: younger than {grace}")
+        for sha256 in report.kept_unknown_age:
+            self.stderr.write(
+                f"kept unreferenced object {sha256}: this store cannot tell how old it is"
+            )
+        temps, objects = len(report.temporaries), len(report.removed)
+        self.stderr.write(
+            f"{verb} {temps} temporary upload{'s' if temps != 1 else ''} and {objects} "
+            f"unreferenced object{'s' if objects != 1 else ''} older than {grace}"
+        )
+
+
+def _grace_argument(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

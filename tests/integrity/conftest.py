@@ -1,0 +1,136 @@
+"""Fixtures for the fault, hostile-input and property tests: big files, a tiny disk,
+an SSH store, and a way to catch a subprocess mid-transfer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import LazySettings
+
+from registry.services import Actor
+from tests.factories import UserFactory
+
+# The real sshd fixtures (they skip, or fail under CI=true, where sshd is missing).
+from tests.fixtures.sshd import (  # noqa: F401 - fixtures used by name
+    SSHStoreConfig,
+    apply_ssh_settings,
+    ssh_settings,
+    ssh_store_config,
+    sshd_factory,
+    sshd_server,
+)
+
+# Big enough that a transfer lasts long enough to be caught and killed mid-stream.
+BIG_SIZE = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BigFile:
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def object_dir(self) -> str:
+        """The fan-out directory its object (and its temporaries) live in: ``ab/cd``."""
+        return f"{self.sha256[:2]}/{self.sha256[2:4]}"
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> BigFile:
+    """A 256 MiB file of random-looking bytes, made once per session."""
+    path = tmp_path_factory.mktemp("big") / "big.bin"
+    digest = hashlib.sha256()
+    block = os.urandom(1024 * 1024)
+    with path.open("wb") as out:
+        for i in range(BIG_SIZE // len(block)):
+            # A counter in every MiB so no two blocks are equal (no dedup anywhere helps).
+            chunk = i.to_bytes(8, "big") + block[8:]
+            digest.update(chunk)
+            out.write(chunk)
+    return BigFile(path=path, sha256=digest.hexdigest(), size=BIG_SIZE)
+
+
+def wait_for[T](
+    found: Callable[[], T | None], process: subprocess.Popen[str], what: str, timeout: float = 120
+) -> T:
+    """Poll ``found`` until it returns something; fail if ``process`` ends first.
+
+    ``timeout`` only stops a broken test from hanging; nothing asserts how long it took.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        if process.poll() is not None:
+            _, err = process.communicate()
+            pytest.fail(f"the process ended (exit {process.returncode}) before {what}: {err}")
+        time.sleep(0.002)
+    process.kill()
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def temporaries_in(directory: Path, suffix: str) -> list[Path]:
+    """Hidden temporaries (``.name.rand<suffix>``) in ``directory``; [] if it is missing."""
+    try:
+        return [directory / n for n in os.listdir(directory) if n.endswith(suffix)]
+    except FileNotFoundError:
+        return []
+
+
+@pytest.fixture
+def admin_actor(db: None, settings: LazySettings) -> Actor:
+    """An administrator, for remote deletes; the CLI identity acts as them too."""
+    user = UserFactory(username="admin", is_superuser=True, is_staff=True)
+    settings.DATATRAC_USER = user.username
+    return Actor(name=user.username, user=user, origin="test")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs: a store whose disk fills up. Skips where mounting is not allowed."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0777", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def ssh_env(config: SSHStoreConfig, timeout: float = 5.0) -> dict[str, str]:
+    """Environment for a `datatrac` subprocess using the SSH store ``config``."""
+    empty = config.server.workdir / "ssh_config"
+    empty.touch()
+    return {
+        "DATATRAC_STORAGE_URL": config.url,
+        "DATATRAC_SSH_KEY": str(config.key),
+        "DATATRAC_SSH_KNOWN_HOSTS": str(config.known_hosts),
+        "DATATRAC_SSH_CONFIG": str(empty),
+        "DATATRAC_SSH_TIMEOUT": str(timeout),
+        "SSH_AUTH_SOCK": "",
+    }
+
+
+@pytest.fixture
+def use_store(settings: LazySettings) -> Callable[[Path], None]:
+    """Point DATATRAC_STORAGE_URL at a directory (before the `cli` fixture reads it)."""
+
+    def use(root: Path) -> None:
+        settings.DATATRAC_STORAGE_URL = root.as_uri()
+
+    return use

@@ -1,0 +1,201 @@
+"""The audit trail: sign-ins, throttling, forged-line-proof text, and each dataset's history."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from registry.errors import AuthenticationFailed
+from registry.models import AuditEvent, Dataset
+from registry.services import (
+    Actor,
+    authenticate_actor,
+    dataset_history,
+    delete_dataset,
+    purge_dataset,
+    record_audit,
+)
+from registry.storage.local import LocalStorage
+from tests.factories import DatasetFactory, UserFactory, member_of
+from tests.roles import PASSWORD, Scene, root
+
+pytestmark = pytest.mark.django_db
+
+CLIENT_IP = "203.0.113.7"
+FORGED = "x\n2026-01-01 00:00:00 root purge ok\r\x1b[2K"
+
+
+# --- text that cannot forge an entry -------------------------------------------------
+
+
+def test_record_audit_escapes_newlines_and_control_characters() -> None:
+    event = record_audit(
+        actor=Actor(name=FORGED, origin="cli@host\nfake"), action="push", detail=FORGED
+    )
+    event.refresh_from_db()
+    for text in (event.actor, event.origin, event.detail):
+        assert "\n" not in text and "\r" not in text and "\x1b" not in text
+    assert event.detail == "x\\x0a2026-01-01 00:00:00 root purge ok\\x0d\\x1b[2K"
+    assert event.origin == "cli@host\\x0afake"
+
+
+def test_a_dataset_name_with_a_newline_stays_on_one_line_in_the_purge_entry(
+    local_store: LocalStorage, tmp_path: Path
+) -> None:
+    scene = Scene.build(local_store, tmp_path / "files")
+    Dataset.objects.filter(pk=scene.tombstone.pk).update(name=FORGED)
+    admin = root()
+    purge_dataset(
+        dataset=Dataset.objects.get(pk=scene.tombstone.pk), actor=admin, storage=local_store
+    )
+    event = AuditEvent.objects.get(action="purge")
+    assert "\n" not in event.detail and "\\n2026" in event.detail
+
+
+def test_the_history_on_the_dataset_page_is_escaped(
+    client: Client, local_store: LocalStorage, tmp_path: Path
+) -> None:
+    scene = Scene.build(local_store, tmp_path / "files")
+    record_audit(
+        actor=Actor(name="<script>alert(1)</script>"), action="link", sha256=scene.parent.sha256
+    )
+    client.force_login(member_of("viewers", "alice"))
+    page = client.get(scene.parent.get_absolute_url()).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+
+
+# --- sign in, sign out, failed sign in -----------------------------------------------
+
+
+def test_web_sign_in_and_out_are_audited_with_the_client_ip(client: Client) -> None:
+    UserFactory(username="bob")
+    response = client.post(
+        reverse("login"), {"username": "bob", "password": PASSWORD}, REMOTE_ADDR=CLIENT_IP
+    )
+    assert response.status_code == 302
+    client.post(reverse("logout"), REMOTE_ADDR=CLIENT_IP)
+    events = list(AuditEvent.objects.order_by("id").values_list("action", "actor", "origin"))
+    assert events == [("sign_in", "bob", CLIENT_IP), ("sign_out", "bob", CLIENT_IP)]
+
+
+def test_a_failed_web_sign_in_is_audited_with_the_name_tried_and_the_ip(client: Client) -> None:
+    client.post(
+        reverse("login"), {"username": "mallory\nroot", "password": "guess"}, REMOTE_ADDR=CLIENT_IP
+    )
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome, event.actor, event.origin) == (
+        "sign_in_failed",
+        "failed",
+        "mallory\\x0aroot",
+        CLIENT_IP,
+    )
+    assert "guess" not in event.detail
+
+
+def test_web_sign_ins_are_throttled_after_repeated_failures(client: Client, settings: Any) -> None:
+    UserFactory(username="bob")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            reverse("login"), {"username": "bob", "password": "guess"}, REMOTE_ADDR=CLIENT_IP
+        )
+    # Now even the right password is refused, from that address, for that user.
+    locked = client.post(
+        reverse("login"), {"username": "bob", "password": PASSWORD}, REMOTE_ADDR=CLIENT_IP
+    )
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(
+        action="sign_in_failed", detail__contains="locked out"
+    ).exists()
+    # The same account from elsewhere is not locked out by a stranger's guesses.
+    elsewhere = client.post(
+        reverse("login"), {"username": "bob", "password": PASSWORD}, REMOTE_ADDR="198.51.100.1"
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_cli_sign_in_is_audited_and_throttled_like_the_web(settings: Any) -> None:
+    UserFactory(username="alice")
+    origin = f"cli@{socket.gethostname()}"
+    actor = authenticate_actor(username="alice", password=PASSWORD, origin=origin)
+    assert actor.user is not None
+    signed_in = AuditEvent.objects.get(action="sign_in")
+    assert (signed_in.actor, signed_in.origin) == ("alice", origin)
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        with pytest.raises(AuthenticationFailed, match="authentication failed"):
+            authenticate_actor(username="alice", password="guess", origin=origin)
+    # The failure that reaches the limit already says so; then even the right password
+    # is refused until the cool-off ends.
+    for password in ("guess", PASSWORD):
+        with pytest.raises(AuthenticationFailed, match="too many failed sign-ins"):
+            authenticate_actor(username="alice", password=password, origin=origin)
+    failures = AuditEvent.objects.filter(action="sign_in_failed", actor="alice")
+    assert failures.count() == settings.AXES_FAILURE_LIMIT + 1
+    assert set(failures.values_list("origin", flat=True)) == {origin}
+
+
+def test_a_locked_out_administrator_cannot_delete_from_the_cli(
+    local_store: LocalStorage, tmp_path: Path, settings: Any, monkeypatch
+) -> None:
+    scene = Scene.build(local_store, tmp_path / "files")
+    member_of("administrators", "boss")
+    monkeypatch.setenv("DATATRAC_PASSWORD", "guess")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        with pytest.raises(CommandError):
+            call_command("delete", scene.parent.sha256, "--yes", "--user", "boss")
+    monkeypatch.setenv("DATATRAC_PASSWORD", PASSWORD)
+    with pytest.raises(CommandError, match="too many failed sign-ins"):
+        call_command("delete", scene.parent.sha256, "--yes", "--user", "boss")
+    assert local_store.exists(scene.parent.sha256)
+
+
+# --- each dataset's history ----------------------------------------------------------
+
+
+def test_the_dataset_page_shows_its_history_newest_first(
+    client: Client, local_store: LocalStorage, tmp_path: Path
+) -> None:
+    scene = Scene.build(local_store, tmp_path / "files")
+    viewer = member_of("viewers", "alice")
+    client.force_login(viewer)
+    b"".join(
+        client.get(
+            reverse("registry:dataset-download", args=[scene.parent.sha256])
+        ).streaming_content
+    )
+    delete_dataset(dataset=scene.parent, actor=root(), storage=local_store, force=True)
+
+    page = client.get(scene.parent.get_absolute_url()).content.decode()
+    history = page.split('id="history-heading"', 1)[1]
+    assert history.index("remote delete") < history.index("download") < history.index("push")
+    assert "alice" in history and "127.0.0.1" in history
+
+
+@pytest.mark.parametrize("events", [3, 120])
+def test_the_history_is_one_query_and_bounded_whatever_its_length(
+    client: Client,
+    events: int,
+    django_assert_max_num_queries: Callable[..., Any],
+) -> None:
+    dataset = DatasetFactory()
+    for i in range(events):
+        record_audit(actor=Actor(name=f"user{i}"), action="download", sha256=dataset.sha256)
+    with django_assert_max_num_queries(1):
+        history = dataset_history(dataset=dataset, limit=50)
+    assert len(history.events) == min(events, 50)
+    assert history.more == (events > 50)
+
+    staff = member_of("administrators", "boss", is_staff=True)
+    client.force_login(staff)
+    page = client.get(dataset.get_absolute_url()).content.decode()
+    link = reverse("admin:registry_auditevent_changelist") + f"?sha256={dataset.sha256}"
+    assert (link in page) == (events > 20)  # the page shows the latest 20
