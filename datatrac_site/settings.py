@@ -178,7 +178,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATATRAC_HOME / "staticfiles")))
+# Unset on the embedded install, where WhiteNoise serves straight from the finders;
+# production sets it and runs `datatrac collectstatic`.
+_static_root = env.str("STATIC_ROOT", default="")
+STATIC_ROOT = Path(_static_root) if _static_root else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -19,6 +19,11 @@ pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.sshd"]
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings: LazySettings) -> None:
+    settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def datatrac_dirs(tmp_path: Path, settings: LazySettings) -> Iterator[Path]:
     """Point the store and the download cache at this test's own directories."""
     home = tmp_path / "home"
