@@ -231,8 +231,25 @@ RESTORE = Operation(
 OPERATIONS = {op.name: op for op in (REMOTE_DELETE, PURGE, RESTORE)}
 
 
+class HashPrefixSearchMixin:
+    """Admin search that also matches a hash prefix (6+ hex) through the unique index."""
+
+    hash_field = "sha256"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        results, may_have_duplicates = super().get_search_results(  # type: ignore[misc]
+            request, queryset, search_term
+        )
+        term = search_term.strip().lower()
+        if HEX_PREFIX.fullmatch(term):
+            results |= hash_prefix_matches(queryset, self.hash_field, term)
+        return results, may_have_duplicates
+
+
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DatasetAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "short_hash",
         "name",
@@ -285,15 +302,6 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return format_html(
             '<a href="{}">page</a> · <a href="{}">lineage</a>', obj.get_absolute_url(), lineage
         )
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Dataset], search_term: str
-    ) -> tuple[QuerySet[Dataset], bool]:
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().lower()
-        if HEX_PREFIX.fullmatch(term):
-            results |= hash_prefix_matches(queryset, "sha256", term)
-        return results, may_have_duplicates
 
     # Closed: Django's delete would drop the row and leave the bytes (or, in bulk, skip
     # Model.delete() altogether). The actions below replace it.
@@ -470,7 +478,7 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The audit trail, browsable and read-only to everyone, superusers included."""
 
     list_display = ("at", "actor", "action", "dataset", "origin", "outcome", "detail")
@@ -487,15 +495,6 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # The hash, not a row: a purged dataset's page is a 404, its events stay here.
         url = reverse("registry:dataset-detail", kwargs={"ref": obj.sha256})
         return format_html('<a href="{}" class="mono">{}</a>', url, obj.sha256[:12])
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
-    ) -> tuple[QuerySet[AuditEvent], bool]:
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().lower()
-        if HEX_PREFIX.fullmatch(term):
-            results |= hash_prefix_matches(queryset, "sha256", term)
-        return results, may_have_duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

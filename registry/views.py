@@ -115,7 +115,13 @@ def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
         Dataset.objects.filter(parent_edges__parent=dataset).order_by("name", "id"),
         RELATIVES_PER_PAGE,
     ).get_page(request.GET.get("children"))
-    context = {"dataset": dataset, "parents": parents, "children": children}
+    context = {
+        "dataset": dataset,
+        "parents": parents,
+        "children": children,
+        # The actor's rule, not the template's `perms`: public read may download too.
+        "can_download": Actor.for_request(request).has_perm("registry.download_dataset"),
+    }
     template = "registry/dataset_detail.html"
     if wants_fragment(request):
         return render(request, template + "#relatives", context)

@@ -6,22 +6,16 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import Permission
-
 from registry.models import Dataset
 from registry.storage.local import LocalStorage
-from tests.factories import DatasetFactory, UserFactory
+from tests.factories import DatasetFactory, member_of
 
 PASSWORD = "correct horse battery"
 
 
 def viewer(username: str = "alice") -> Any:
-    """A signed-in-able user who may browse and download (the viewers' permissions)."""
-    user = UserFactory(username=username)
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="registry", codename="download_dataset")
-    )
-    return user
+    """A user in the viewers role: may browse and download."""
+    return member_of("viewers", username=username)
 
 
 def stored_dataset(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -77,7 +78,7 @@ def test_public_read_lets_anonymous_users_browse(client: Client, settings: LazyS
 
 
 def test_sign_in_page_renders_and_signs_in(client: Client) -> None:
-    UserFactory(username="bob")
+    viewer("bob")
     page = client.get(reverse("login"))
     assert page.status_code == 200
     assert b"Sign in to DataTrac" in page.content
@@ -286,13 +287,14 @@ def test_browser_query_count_does_not_grow_with_rows(
     DatasetFactory.create_batch(rows)
     last = Dataset.objects.order_by("id").last()
     assert last is not None
-    # Session, user, the page (one seek), the planner's estimate of the total
-    # (PostgreSQL) and, for a registry that small, an exact count.
-    with django_assert_max_num_queries(5):
+    # Session, user, the user's permissions (own and group), the page (one seek), the
+    # planner's estimate of the total (PostgreSQL) and, for a registry that small, an
+    # exact count.
+    with django_assert_max_num_queries(7):
         assert user_client.get(LIST_URL, {"sort": "name"}).status_code == 200
-    with django_assert_max_num_queries(4):  # a search is not counted
+    with django_assert_max_num_queries(6):  # a search is not counted
         assert user_client.get(LIST_URL, {"q": "dataset"}, **HX).status_code == 200
-    with django_assert_max_num_queries(5):  # a deep page costs the same: one seek
+    with django_assert_max_num_queries(7):  # a deep page costs the same: one seek
         assert user_client.get(LIST_URL, {"sort": "-size", "after": last.pk}).status_code == 200
 
 
@@ -391,9 +393,9 @@ def test_dataset_page_query_count_does_not_grow(
         LineageEdgeFactory(child=dataset)
         DownloadRecordFactory(dataset=dataset)
     # session, user, resolve, 2x (count + page), chart, history, 2 for the user's perms
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(13):
         assert user_client.get(detail_url(dataset)).status_code == 200
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(9):
         assert user_client.get(detail_url(dataset), {"children": 2}, **HX).status_code == 200
 
 
@@ -441,7 +443,11 @@ def test_download_of_a_unicode_name_uses_rfc5987(
 def test_a_user_without_the_download_permission_is_refused(
     client: Client, stored: Callable[..., Dataset]
 ) -> None:
-    client.force_login(UserFactory(username="nobody"))
+    browser_only = UserFactory(username="nobody")
+    browser_only.user_permissions.add(
+        Permission.objects.get(content_type__app_label="registry", codename="view_dataset")
+    )
+    client.force_login(browser_only)
     dataset = stored(b"abc")
     page = client.get(detail_url(dataset)).content.decode()
     assert download_url(dataset) not in page
@@ -484,6 +490,24 @@ def test_download_query_count_is_bounded(
     django_assert_max_num_queries: Callable[..., object],
 ) -> None:
     dataset = stored(b"abc")
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):
         response = user_client.get(download_url(dataset))
         b"".join(response.streaming_content)
+
+
+def test_a_signed_in_user_without_a_role_is_told_to_ask_for_one(client: Client) -> None:
+    client.force_login(UserFactory(username="norole"))
+    response = client.get(LIST_URL)
+    assert response.status_code == 403
+    assert b"no DataTrac role yet" in response.content
+
+
+def test_public_read_shows_the_download_button_to_anonymous_visitors(
+    client: Client, stored: Callable[..., Dataset], settings
+) -> None:
+    settings.DATATRAC_PUBLIC_READ = True
+    dataset = stored(b"public bytes")
+    assert download_url(dataset) in client.get(detail_url(dataset)).content.decode()
+    response = client.get(download_url(dataset))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"public bytes"
