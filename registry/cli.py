@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
 from django.conf import settings
@@ -63,6 +64,9 @@ def uses_embedded_database() -> bool:
 
 def ensure_database_ready(stderr: Callable[[str], Any]) -> None:
     """Migrate the embedded SQLite registry on first use; elsewhere, say what to run."""
+    if uses_embedded_database():
+        # SQLite creates the file, not the directory it lives in.
+        Path(settings.DATATRAC_HOME).mkdir(parents=True, exist_ok=True)
     try:
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())

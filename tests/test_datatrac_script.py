@@ -116,7 +116,14 @@ def test_help_lists_the_commands_and_each_has_examples(cli: CLI) -> None:
 def test_first_command_on_the_embedded_default_prepares_the_home(tmp_path: Path) -> None:
     home = tmp_path / "fresh-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
-    env.update({"DATATRAC_HOME": str(home), "DATATRAC_CACHE_DIR": str(tmp_path / "cache")})
+    env.update(
+        {
+            "DATATRAC_HOME": str(home),
+            "DATATRAC_CACHE_DIR": str(tmp_path / "cache"),
+            # With a key from the environment nothing else creates the home first.
+            "SECRET_KEY": "test-only-" + "k" * 50,
+        }
+    )
     result = subprocess.run(
         [DATATRAC_SCRIPT, "fetch", "--all"], capture_output=True, text=True, env=env, check=False
     )

@@ -48,6 +48,9 @@ from registry.storage.base import TEMP_SUFFIX, Storage, object_key
 
 # AES-GCM first: paramiko's default list starts with AES-CTR + HMAC, and on loopback the
 # separate MAC pass costs a third of the throughput. The rest keep old servers working.
+# Re-key limits per direction (see _tuned_transport).
+REKEY_BYTES = 2**36
+REKEY_PACKETS = 2**31
 PREFERRED_CIPHERS = (
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
@@ -130,6 +133,15 @@ def _tuned_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
         default_max_packet_size=MAX_PACKET_SIZE,
         **kwargs,
     )
+    # paramiko starts a key re-exchange every 512 MiB, and one that starts while a
+    # download fills the channel window stalls for 30 s and then drops the connection
+    # ("Key-exchange timed out"; seen on 1 GiB fetches). Re-key where OpenSSH itself does
+    # for these 128-bit-block ciphers (every 2^32 blocks, 64 GiB) rather than mid-transfer.
+    packetizer = transport.packetizer
+    for limit in ("REKEY_BYTES", "REKEY_BYTES_OVERFLOW_MAX"):
+        setattr(packetizer, limit, REKEY_BYTES)
+    for limit in ("REKEY_PACKETS", "REKEY_PACKETS_OVERFLOW_MAX"):
+        setattr(packetizer, limit, REKEY_PACKETS)
     options = transport.get_security_options()
     supported = set(options.ciphers)
     preferred = [c for c in PREFERRED_CIPHERS if c in supported]

@@ -724,3 +724,19 @@ def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothi
     assert "\n" not in str(failure.value)
     assert not final_path(config, sha).exists()
     assert temporaries(base) == []
+
+
+def test_the_connection_does_not_rekey_in_the_middle_of_a_large_transfer(
+    store: SSHStorage, write_file: Callable[..., tuple[Path, str]]
+) -> None:
+    # paramiko's default re-key every 512 MiB stalled 1 GiB downloads for 30 s and then
+    # dropped them (bench/ssh_transfer.py); the store re-keys where OpenSSH does.
+    path, sha = write_file(1024)
+    store.put(sha, path)
+    transport = store._connect().client.get_transport()
+    assert transport is not None
+    packetizer = transport.packetizer
+    assert packetizer.REKEY_BYTES >= 2**36
+    assert packetizer.REKEY_BYTES_OVERFLOW_MAX >= 2**36
+    assert packetizer.REKEY_PACKETS >= 2**31
+    assert not packetizer.need_rekey()
