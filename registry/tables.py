@@ -105,11 +105,11 @@ class DatasetTable(tables.Table):
         table.keyset = page
         return table
 
-    # The shared table template renders each row with this (autoescaping) template
+    # The shared table template renders the body with this (autoescaping) template
     # instead of walking django-tables2's cells: its per-cell path (a signature
     # inspection per render call, attributes rebuilt per cell) cost about half a
     # millisecond a row, several times the page's queries.
-    row_template = "registry/_dataset-row.html"
+    rows_template = "registry/_dataset-rows.html"
 
     @cached_property
     def cell_attrs(self) -> dict[str, SafeString]:
