@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
+from rich.text import Text
 from rich.tree import Tree
 
 from lineage.services import LineageGraph, lineage_graph, link_datasets, unlink_datasets
@@ -84,10 +85,14 @@ class Command(DataTracCommand):
         console = self.console()
         ancestors = Tree(self.text("ancestors of ").append_text(label(center)), guide_style="dim")
         grow(ancestors, center, -1, frozenset({center}))
+        if not ancestors.children:
+            ancestors.add(Text("(none)", style="dim"))
         descendants = Tree(
             self.text("descendants of ").append_text(label(center)), guide_style="dim"
         )
         grow(descendants, center, 1, frozenset({center}))
+        if not descendants.children:
+            descendants.add(Text("(none)", style="dim"))
         console.print(ancestors)
         if graph.ancestors_beyond:
             more = f"{graph.ancestors_beyond}{'+' if graph.ancestors_capped else ''}"
