@@ -7,7 +7,7 @@ import hashlib
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,24 +92,6 @@ def admin_actor(db: None, settings: LazySettings) -> Actor:
     user = UserFactory(username="admin", is_superuser=True, is_staff=True)
     settings.DATATRAC_USER = user.username
     return Actor(name=user.username, user=user, origin="test")
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs: a store whose disk fills up. Skips where mounting is not allowed."""
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0777", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def ssh_env(config: SSHStoreConfig, timeout: float = 5.0) -> dict[str, str]:

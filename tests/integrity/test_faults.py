@@ -302,9 +302,9 @@ def assert_acyclic() -> None:
 
 
 def test_full_disk_gives_a_clear_error_and_leaves_other_objects_intact(
-    cli: CLI, make_file, tiny_disk: Path
+    cli: CLI, make_file, tiny_tmpfs: Path
 ) -> None:
-    env = {"DATATRAC_STORAGE_URL": tiny_disk.as_uri()}
+    env = {"DATATRAC_STORAGE_URL": tiny_tmpfs.as_uri()}
     small = cli("push", str(make_file(size=100_000, name="small.csv")), "--source", "s", env=env)
     assert small.returncode == 0, small.stderr
     small_sha = small.stdout.strip()
@@ -315,11 +315,11 @@ def test_full_disk_gives_a_clear_error_and_leaves_other_objects_intact(
     assert full.stderr.startswith("error: no space left on the store while storing ")
     assert len(full.stderr.strip().splitlines()) == 1
 
-    store = LocalStorage(tiny_disk)
+    store = LocalStorage(tiny_tmpfs)
     assert list(store.iter_objects()) == [small_sha]
     assert store.verify(small_sha)
-    assert [p for p in tiny_disk.rglob("*") if p.is_file()] == [
-        tiny_disk / small_sha[:2] / small_sha[2:4] / small_sha
+    assert [p for p in tiny_tmpfs.rglob("*") if p.is_file()] == [
+        tiny_tmpfs / small_sha[:2] / small_sha[2:4] / small_sha
     ]
     assert list(Dataset.objects.values_list("sha256", flat=True)) == [small_sha]
 

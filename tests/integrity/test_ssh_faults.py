@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,46 +209,15 @@ def test_sshd_frozen_mid_upload_times_out_and_registers_nothing(
     assert not Dataset.objects.exists()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP server that accepts connections and never says a word."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
-
-
 def test_a_server_that_never_answers_fails_within_the_timeout(
-    cli: CLI, make_file, silent_server: int, tmp_path: Path
+    cli: CLI, make_file, silent_listener: int, tmp_path: Path
 ) -> None:
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
     config = tmp_path / "ssh_config"
     config.write_text("")
     env = {
-        "DATATRAC_STORAGE_URL": f"ssh://nobody@127.0.0.1:{silent_server}/srv/store",
+        "DATATRAC_STORAGE_URL": f"ssh://nobody@127.0.0.1:{silent_listener}/srv/store",
         "DATATRAC_SSH_KNOWN_HOSTS": str(known_hosts),
         "DATATRAC_SSH_CONFIG": str(config),
         "DATATRAC_SSH_TIMEOUT": "1",
@@ -270,12 +236,12 @@ def test_a_server_that_never_answers_fails_within_the_timeout(
 def test_full_disk_on_the_ssh_server_gives_a_clear_error_and_keeps_other_objects(
     cli: CLI,
     make_file,
-    tiny_disk: Path,
+    tiny_tmpfs: Path,
     ssh_store_config: SSHStoreConfig,
     settings: LazySettings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = store_config(ssh_store_config.server, tiny_disk)
+    config = store_config(ssh_store_config.server, tiny_tmpfs)
     env = ssh_env(config)
     small = cli("push", str(make_file(size=100_000)), "--source", "s", env=env)
     assert small.returncode == 0, small.stderr
@@ -284,7 +250,7 @@ def test_full_disk_on_the_ssh_server_gives_a_clear_error_and_keeps_other_objects
     assert full.returncode == 1
     assert full.stderr.startswith("error: no space left on the store"), full.stderr
     small_sha = small.stdout.strip()
-    assert [p for p in tiny_disk.rglob("*") if p.is_file()] == [object_file(tiny_disk, small_sha)]
+    assert [p for p in tiny_tmpfs.rglob("*") if p.is_file()] == [object_file(tiny_tmpfs, small_sha)]
     assert list(Dataset.objects.values_list("sha256", flat=True)) == [small_sha]
     apply_ssh_settings(settings, monkeypatch, config)
     with get_storage() as store:

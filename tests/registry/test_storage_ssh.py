@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -442,37 +440,6 @@ def test_connection_refused_is_one_clear_line(
     assert str(failure.value) == f"cannot connect to dt@127.0.0.1:{port}: connection refused"
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """A TCP listener on 127.0.0.1 that accepts connections and never says a word."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in accepted:
-            conn.close()
-        server.close()
-
-
 def test_a_server_that_accepts_but_never_answers_times_out(
     settings: LazySettings, ssh_settings: SSHStoreConfig, silent_listener: int
 ) -> None:
@@ -656,24 +623,6 @@ def _sshd_is_confined(server: SSHServer) -> bool:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     bounding = next(line for line in status.splitlines() if line.startswith("CapBnd:"))
     return not int(bounding.split()[1], 16) & (1 << 1)
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs to fill up (needs mount permission; skips where there is none)."""
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def test_a_full_disk_is_reported_as_no_space_and_other_objects_survive(
