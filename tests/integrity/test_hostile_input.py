@@ -277,6 +277,7 @@ def test_hostile_text_is_escaped_on_the_dataset_pages(admin_client: Client, key:
         assert escape(value) in html  # the description is shown whole, escaped
     listing = admin_client.get(reverse("registry:dataset-list"), {"q": value[:100]})
     assert listing.status_code == 200
+    assert dataset.short_hash in listing.content.decode()  # its row is there, escaped
     assert_escaped(listing.content.decode(), value)
 
 
