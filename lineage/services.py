@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection, transaction
+from django.db.models import Count, Q
 
 from lineage.models import LineageEdge
 from registry.errors import LineageError
@@ -174,6 +175,15 @@ def find_path(*, start: Dataset, goal: Dataset) -> list[Dataset]:
         ids.append(previous[ids[-1]])
     rows = Dataset.objects.in_bulk(ids)
     return [rows[i] for i in reversed(ids)]
+
+
+def relative_counts(dataset: Dataset) -> tuple[int, int]:
+    """(parents, children) of ``dataset``: both counts in one query on the edge indexes."""
+    counts = LineageEdge.objects.filter(Q(child=dataset) | Q(parent=dataset)).aggregate(
+        parents=Count("id", filter=Q(child=dataset)),
+        children=Count("id", filter=Q(parent=dataset)),
+    )
+    return counts["parents"], counts["children"]
 
 
 def _walk(dataset_id: int, direction: Direction, depth: int) -> dict[int, int]:

@@ -29,7 +29,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class DownloadChart:
-    bars: list[Bar]
+    bars: list[Bar]  # the days with downloads only: an empty day draws nothing
     total: int  # downloads within the window
     peak: int
     first_day: date
@@ -61,7 +61,7 @@ def downloads_per_day(*, dataset: Dataset, days: int = CHART_DAYS) -> dict[date,
 
 
 def download_chart(*, dataset: Dataset, days: int = CHART_DAYS) -> DownloadChart:
-    """One bar per day, oldest on the left, scaled to the busiest day."""
+    """A bar for each day with downloads, oldest on the left, scaled to the busiest day."""
     counts = downloads_per_day(dataset=dataset, days=days)
     today = timezone.localdate()
     first = today - timedelta(days=days - 1)
@@ -71,8 +71,10 @@ def download_chart(*, dataset: Dataset, days: int = CHART_DAYS) -> DownloadChart
     for i in range(days):
         day = first + timedelta(days=i)
         n = counts.get(day, 0)
+        if not n:
+            continue
         # A day with downloads is always at least 2px tall, so one download shows.
-        height = 0.0 if n == 0 else max(2.0, (CHART_HEIGHT - 4) * n / peak)
+        height = max(2.0, (CHART_HEIGHT - 4) * n / peak)
         bars.append(
             Bar(
                 day=day,

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry.errors import AmbiguousHash, DeleteRefused, UnknownDataset
-from registry.hashing import normalize_hash_ref
+from registry.hashing import MIN_PREFIX, normalize_hash_ref
 from registry.naming import storable_text
 
 SHORT_HASH = 12
@@ -44,19 +44,29 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
         return self.filter(sha256__gte=prefix, sha256__lt=prefix + "g")
 
     def search(self, text: str) -> Self:
-        """Match any part of name, source or description, or a hash prefix."""
+        """Match any part of name, source or description, or a hash prefix.
+
+        Text that is the start of some dataset's hash (MIN_PREFIX or more hex characters,
+        as every command takes) finds those datasets alone: someone pasting a hash wants
+        that dataset, and the unique index answers in one seek where the trigram indexes
+        take milliseconds over a string that no name contains. That costs one small query.
+        """
         text = storable_text(text.strip())
         if not text:
             return self
+        lowered = text.lower()
+        looks_hex = len(lowered) >= 4 and all(c in "0123456789abcdef" for c in lowered)
+        # The same range as by_prefix: a seek on the unique index, whatever the collation.
+        by_hash = Q(sha256__gte=lowered, sha256__lt=lowered + "g")
+        if looks_hex and len(lowered) >= MIN_PREFIX and self.filter(by_hash).exists():
+            return self.filter(by_hash)
         # icontains is UPPER(col) LIKE UPPER('%text%') on PostgreSQL, which the pg_trgm GIN
         # indexes on UPPER(col) serve (migration 0004); SQLite scans, correctly.
         condition = (
             Q(name__icontains=text) | Q(source__icontains=text) | Q(description__icontains=text)
         )
-        lowered = text.lower()
-        if len(lowered) >= 4 and all(c in "0123456789abcdef" for c in lowered):
-            # The same range as by_prefix: a seek on the unique index, whatever the collation.
-            condition |= Q(sha256__gte=lowered, sha256__lt=lowered + "g")
+        if looks_hex:
+            condition |= by_hash
         return self.filter(condition)
 
     def resolve(self, ref: str) -> Dataset:

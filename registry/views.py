@@ -13,6 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from lineage.services import relative_counts
 from registry.access import browse_required
 from registry.charts import download_chart
 from registry.errors import (
@@ -102,18 +103,29 @@ def _cursor(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count: a dataset's two sides are counted in one query."""
+
+    def __init__(self, object_list: QuerySet[Dataset], per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
 @require_GET
 @browse_required
 @vary_on_headers("HX-Request")
 def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     dataset = get_dataset_or_404(ref)
-    parents = Paginator(
+    parent_count, child_count = relative_counts(dataset)
+    parents = _CountedPaginator(
         Dataset.objects.filter(child_edges__child=dataset).order_by("name", "id"),
         RELATIVES_PER_PAGE,
+        count=parent_count,
     ).get_page(request.GET.get("parents"))
-    children = Paginator(
+    children = _CountedPaginator(
         Dataset.objects.filter(parent_edges__parent=dataset).order_by("name", "id"),
         RELATIVES_PER_PAGE,
+        count=child_count,
     ).get_page(request.GET.get("children"))
     context = {
         "dataset": dataset,

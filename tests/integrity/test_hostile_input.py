@@ -22,7 +22,7 @@ from registry.models import Dataset
 from registry.services import Actor, download_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
-from tests.factories import DatasetFactory, UserFactory
+from tests.factories import DatasetFactory, LineageEdgeFactory, UserFactory
 
 SCRIPT = '<script>alert(1)</script><b hx-get="/evil" hx-trigger="load" onclick="x()">x</b>'
 HOSTILE: dict[str, str] = {
@@ -279,6 +279,14 @@ def test_hostile_text_is_escaped_on_the_dataset_pages(admin_client: Client, key:
     assert listing.status_code == 200
     assert dataset.short_hash in listing.content.decode()  # its row is there, escaped
     assert_escaped(listing.content.decode(), value)
+    # The lineage explorer draws it as the centre and as another node's parent.
+    child = DatasetFactory(name="child.csv")
+    LineageEdgeFactory(parent=dataset, child=child)
+    for center in (dataset, child):
+        graph = admin_client.get(reverse("registry:dataset-lineage", args=[center.sha256]))
+        assert graph.status_code == 200
+        assert f'data-sha256="{dataset.sha256}"' in graph.content.decode()
+        assert_escaped(graph.content.decode(), value)
 
 
 @pytest.mark.parametrize("key", ["html", "newlines", "terminal-escapes", "dot-dot", "long"])
