@@ -80,10 +80,10 @@ QUERY_BUDGET = {
     "browser, sorted by name, deep page": 3,
     "search (name or source part)": 2,
     "search (hash prefix)": 2,
-    "dataset page": 8,
-    "lineage explorer, depth 1": 10,
-    "lineage explorer, depth 5": 10,
-    "lineage explorer, fan-out node": 10,
+    "dataset page": 6,  # resolve, both sides' counts, a page of each, chart, history
+    "lineage explorer, depth 1": 8,
+    "lineage explorer, depth 5": 8,
+    "lineage explorer, fan-out node": 8,
     "`lineage --depth 10` (chain)": 10,
 }
 

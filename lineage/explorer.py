@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -20,8 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from lineage.layout import layered_layout
-from lineage.models import LineageEdge
-from lineage.services import LineageGraph, lineage_graph
+from lineage.services import LineageGraph, degrees, lineage_graph
 from registry.models import Dataset
 
 MAX_DEPTH = 6
@@ -294,8 +292,8 @@ def _reachable(start: int, edges: list[tuple[int, int]], *, upward: bool) -> set
 def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) -> Drawing:
     """Walk, merge expansions, pick what to draw, lay it out.
 
-    A bounded number of queries: the centre's walk, one walk per expanded node (at most
-    MAX_EXPANDED), one query resolving the expanded hashes, and two degree counts.
+    A bounded number of queries: the centre's graph (six), four per expanded node (at
+    most MAX_EXPANDED), one resolving the expanded hashes, and one for the degrees.
     """
     depth = min(max(depth, 1), MAX_DEPTH)
     graph = lineage_graph(dataset=center, depth=depth)
@@ -342,18 +340,7 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
     drawn_set = set(drawn)
     drawn_edges = sorted((p, c) for p, c in edges if p in drawn_set and c in drawn_set)
 
-    in_degree = dict(
-        LineageEdge.objects.filter(child_id__in=drawn)
-        .values("child_id")
-        .annotate(n=Count("id"))
-        .values_list("child_id", "n")
-    )
-    out_degree = dict(
-        LineageEdge.objects.filter(parent_id__in=drawn)
-        .values("parent_id")
-        .annotate(n=Count("id"))
-        .values_list("parent_id", "n")
-    )
+    in_degree, out_degree = degrees(drawn)
     shown_parents: dict[int, int] = {pk: 0 for pk in drawn}
     shown_children: dict[int, int] = {pk: 0 for pk in drawn}
     for parent, child in drawn_edges:

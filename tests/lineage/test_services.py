@@ -92,8 +92,19 @@ def test_lineage_graph_walks_both_ways_to_the_given_depth_and_counts_the_rest() 
     assert (nodes[2].pk, center.pk) in graph.edges
 
 
+def test_lineage_graph_counts_stop_at_the_cap_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lineage.services.COUNT_CAP", 3)
+    nodes = chain(10)
+    graph = lineage_graph(dataset=nodes[5], depth=1)
+    assert (graph.ancestors_total, graph.ancestors_capped) == (3, True)  # 5 really
+    assert (graph.descendants_total, graph.descendants_capped) == (3, True)  # 4 really
+    graph = lineage_graph(dataset=nodes[7], depth=1)
+    assert (graph.descendants_total, graph.descendants_capped) == (2, False)
+
+
 def test_lineage_graph_uses_a_fixed_number_of_queries(django_assert_max_num_queries) -> None:
     nodes = chain(30)
+    # A walk each way, the rows, the edges among them, a capped count each way.
     with django_assert_max_num_queries(6):
         graph = lineage_graph(dataset=nodes[15], depth=10)
     assert len(graph.nodes) == 21
