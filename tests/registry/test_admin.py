@@ -301,7 +301,14 @@ def test_dataset_list_finds_a_hash_prefix_and_shows_sizes_and_links(
     [
         ({"state__exact": "deleted"}, "tombstone.csv", "parent.csv"),
         ({"pushed_by": "someone"}, "theirs.csv", "parent.csv"),
-        ({"pushed_at__gte": "2001-01-01", "pushed_at__lt": "2001-01-02"}, "old.csv", "child.csv"),
+        (
+            {
+                "pushed_at__gte": "2001-01-01T00:00:00+00:00",
+                "pushed_at__lt": "2001-01-02T00:00:00+00:00",
+            },
+            "old.csv",
+            "child.csv",
+        ),
     ],
 )
 def test_dataset_list_filters_by_state_pusher_and_date(
