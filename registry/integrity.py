@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.errors import ObjectMissing
-from registry.models import Dataset, VerifyRun
-from registry.services import lock_object
+from registry.models import AuditEvent, Dataset, VerifyRun
+from registry.services import Actor, lock_object, record_audit
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage
@@ -220,18 +220,43 @@ class GCReport:
     kept_unknown_age: list[str] = field(default_factory=list)
 
 
-def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool) -> GCReport:
+def format_duration(value: timedelta) -> str:
+    """``timedelta(hours=24)`` -> ``"1d"``: the form ``gc --grace`` takes."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def collect_garbage(
+    *, storage: Storage, grace: timedelta, dry_run: bool, actor: Actor | None = None
+) -> GCReport:
     """Remove stale temporaries and stored objects that no available dataset references.
 
     Both must be older than ``grace`` (by the store's clock). An object is removed only
     under ``lock_object`` after checking, inside that lock, that no available row
     references it; a push takes the same lock and re-checks the store before it commits
     its row, so gc and push cannot both win. Never touches a referenced object.
+
+    Every removal leaves an audit row by ``actor`` (default: the CLI identity): one per
+    object, in the transaction that removed it, and one for the temporaries swept.
     """
+    actor = actor or Actor.for_cli()
     report = GCReport(dry_run=dry_run, grace=grace)
     report.temporaries = storage.sweep_temporaries(older_than=grace, dry_run=dry_run)
+    if report.temporaries and not dry_run:
+        record_audit(
+            actor=actor,
+            action=AuditEvent.Action.GC_REMOVE,
+            detail=(
+                f"{len(report.temporaries)} temporary upload(s) older than {format_duration(grace)}"
+            ),
+        )
     for sha256 in list(find_unreferenced(storage)):
-        outcome = _remove_if_unreferenced(storage, sha256, grace=grace, dry_run=dry_run)
+        outcome = _remove_if_unreferenced(
+            storage, sha256, grace=grace, dry_run=dry_run, actor=actor
+        )
         if outcome == "removed":
             report.removed.append(sha256)
         elif outcome == "recent":
@@ -242,7 +267,7 @@ def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool) -> GCR
 
 
 def _remove_if_unreferenced(
-    storage: Storage, sha256: str, *, grace: timedelta, dry_run: bool
+    storage: Storage, sha256: str, *, grace: timedelta, dry_run: bool, actor: Actor
 ) -> Literal["removed", "recent", "unknown-age", "referenced", "gone"]:
     with transaction.atomic():
         lock_object(sha256)
@@ -261,4 +286,10 @@ def _remove_if_unreferenced(
                 storage.delete(sha256)
             except ObjectMissing:
                 return "gone"
+            record_audit(
+                actor=actor,
+                action=AuditEvent.Action.GC_REMOVE,
+                sha256=sha256,
+                detail=f"unreferenced object older than {format_duration(grace)}",
+            )
     return "removed"

@@ -198,6 +198,7 @@ class AuditEvent(models.Model):
         UNLINK = "unlink", "unlink"
         REMOTE_DELETE = "remote_delete", "remote delete"
         PURGE = "purge", "purge"
+        GC_REMOVE = "gc_remove", "garbage collected"
         PERMISSION_DENIED = "permission_denied", "permission denied"
         SIGN_IN = "sign_in", "sign in"
         SIGN_OUT = "sign_out", "sign out"

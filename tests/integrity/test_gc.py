@@ -9,11 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from registry.errors import StoreError
 from registry.integrity import collect_garbage
-from registry.models import Dataset
+from registry.models import AuditEvent, Dataset
 from registry.services import Actor, delete_dataset, push_dataset
 from registry.storage.base import Storage
 from registry.storage.local import LocalStorage
@@ -66,6 +67,12 @@ def test_gc_removes_old_temporaries_and_old_unreferenced_objects_only(
     assert sorted(local_store.iter_objects()) == sorted([referenced.sha256, young_orphan])
     assert young_temp.exists() and not old_temp.exists()
     assert local_store.verify(referenced.sha256)
+    # Every removal is in the audit trail, by the CLI identity; nothing kept is.
+    trail = AuditEvent.objects.filter(action=AuditEvent.Action.GC_REMOVE).order_by("id")
+    assert [(e.sha256, e.detail, e.actor) for e in trail] == [
+        ("", "1 temporary upload(s) older than 1d", settings.DATATRAC_USER),
+        (old_orphan, "unreferenced object older than 1d", settings.DATATRAC_USER),
+    ]
 
 
 def test_gc_dry_run_lists_and_removes_nothing(make_file, local_store: LocalStorage) -> None:
@@ -79,6 +86,7 @@ def test_gc_dry_run_lists_and_removes_nothing(make_file, local_store: LocalStora
     assert f"would remove temporary upload {temp.relative_to(local_store.root)}" in out
     assert "would remove 1 temporary upload and 1 unreferenced object" in err
     assert sorted(p for p in local_store.root.rglob("*")) == before
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.GC_REMOVE).exists()
 
 
 def test_gc_never_touches_a_referenced_object_whatever_the_grace(

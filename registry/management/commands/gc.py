@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from registry.cli import DataTracCommand
-from registry.integrity import GCReport, collect_garbage
+from registry.integrity import GCReport, collect_garbage, format_duration
 from registry.storage import get_storage
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
@@ -21,14 +21,6 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class Command(DataTracCommand):
