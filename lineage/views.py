@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from lineage.explorer import build_drawing, parse_expand
@@ -20,7 +20,7 @@ def _int(raw: str | None, default: int) -> int:
         return default
 
 
-@require_GET
+@require_safe
 @browse_required
 @vary_on_headers("HX-Request")
 def dataset_lineage(request: HtmxHttpRequest, ref: str) -> HttpResponse:

@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from lineage.services import relative_counts
@@ -48,7 +48,7 @@ def get_dataset_or_404(ref: str) -> Dataset:
         raise Http404(str(exc)) from exc
 
 
-@require_GET
+@require_safe
 @browse_required
 @vary_on_headers("HX-Request")
 def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -111,7 +111,7 @@ class _CountedPaginator(Paginator):
         self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
-@require_GET
+@require_safe
 @browse_required
 @vary_on_headers("HX-Request")
 def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
@@ -150,7 +150,7 @@ def _stream_then_close(chunks: Iterator[bytes], storage: Storage) -> Iterator[by
         storage.close()
 
 
-@require_GET
+@require_GET  # not HEAD: opening the stream counts a download
 @browse_required
 def dataset_download(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     dataset = get_dataset_or_404(ref)

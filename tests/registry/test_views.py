@@ -179,6 +179,17 @@ def test_hex_text_that_starts_no_hash_is_searched_as_text(user_client: Client) -
     assert "cafe0123-report.csv" in html
 
 
+def test_pages_answer_head_but_a_download_does_not(user_client: Client) -> None:
+    dataset = DatasetFactory()
+    for url in (LIST_URL, detail_url(dataset), f"{detail_url(dataset)}lineage"):
+        response = user_client.head(url)
+        assert response.status_code == 200, url
+        assert response.content == b""
+    download = reverse("registry:dataset-download", kwargs={"ref": dataset.sha256})
+    assert user_client.head(download).status_code == 405
+    assert Dataset.objects.get().download_count == dataset.download_count
+
+
 def test_search_with_no_match_says_so(user_client: Client) -> None:
     DatasetFactory(name="sales.csv")
     html = user_client.get(LIST_URL, {"q": "zzz-nothing"}).content.decode()
