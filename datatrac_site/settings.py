@@ -91,6 +91,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # reads (it cannot know the LIMIT stops the recursion early), so PostgreSQL spent
     # ~200 ms compiling a walk that runs in 2 ms. This app's queries are all small seeks.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Keep a worker's connection between requests (checked before reuse) instead of
+    # opening one per request; `?conn_max_age=0` in DATABASE_URL turns that off.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [

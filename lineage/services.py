@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Value
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from lineage.models import LineageEdge
 from registry.errors import LineageError
-from registry.models import AuditEvent, Dataset
+from registry.models import AuditEvent, Dataset, DatasetQuerySet
 from registry.naming import storable_text
 from registry.services import Actor, record_audit, require_permission
 
@@ -177,13 +178,30 @@ def find_path(*, start: Dataset, goal: Dataset) -> list[Dataset]:
     return [rows[i] for i in reversed(ids)]
 
 
-def relative_counts(dataset: Dataset) -> tuple[int, int]:
-    """(parents, children) of ``dataset``: both counts in one query on the edge indexes."""
-    counts = LineageEdge.objects.filter(Q(child=dataset) | Q(parent=dataset)).aggregate(
-        parents=Count("id", filter=Q(child=dataset)),
-        children=Count("id", filter=Q(parent=dataset)),
+def with_relative_counts(datasets: DatasetQuerySet) -> DatasetQuerySet:
+    """``datasets`` with ``parent_count`` and ``child_count`` annotated: two index-only
+    counts per row, computed in the query that loads the row rather than after it."""
+    return datasets.annotate(
+        parent_count=_edge_count(of="child"), child_count=_edge_count(of="parent")
     )
-    return counts["parents"], counts["children"]
+
+
+def relative_counts(dataset: Dataset) -> tuple[int, int]:
+    """(parents, children) of a row loaded through ``with_relative_counts``."""
+    # Annotations are not model attributes to the type checker; this is the one place
+    # that reads them.
+    return dataset.parent_count, dataset.child_count  # type: ignore[attr-defined]
+
+
+def _edge_count(*, of: str) -> Coalesce:
+    edges = (
+        LineageEdge.objects.filter(**{of: OuterRef("pk")})
+        .order_by()
+        .values(of)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(edges, output_field=IntegerField()), 0)
 
 
 def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
