@@ -10,38 +10,11 @@ description is an index scan rather than a scan of every row. SQLite keeps scann
 from typing import Any
 
 from django.db import migrations, models
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import ProjectState
 from django.db.models.functions import Left
 
+from registry.migrations._postgresql import PostgreSQLOnly
+
 TRIGRAM_COLUMNS = ("name", "source", "description")
-
-
-class PostgreSQLOnly(migrations.RunSQL):
-    """RunSQL that is a no-op on every database but PostgreSQL."""
-
-    def database_forwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: ProjectState,
-        to_state: ProjectState,
-    ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: ProjectState,
-        to_state: ProjectState,
-    ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-    def describe(self) -> str:
-        return "PostgreSQL only: " + super().describe()
 
 
 def _trigram_index(column: str) -> Any:

@@ -8,7 +8,8 @@ and paramiko does the transfers underneath it:
   before any credential is offered (fabric's default AutoAddPolicy is replaced).
 - Uploads go by SFTP to a temporary name beside the final path, are hashed locally as
   they are sent, then hashed again *on the server* (``openssl dgst``, else ``sha256sum``)
-  and renamed into place with ``posix-rename``.
+  while the server flushes them to disk (``sync FILE``), and renamed into place with
+  ``posix-rename``; the directory is flushed too, so the new name survives a crash.
 - Downloads stream the stdout of a remote ``cat`` over one channel (paramiko's SFTP
   reads measured 3-30x slower than scp; see docs/benchmarks.md).
 - Every remote command is a fixed script whose only variable parts are the configured
@@ -81,22 +82,32 @@ _TEMP_NAME = re.compile(r"^\./([0-9a-f]{2})/([0-9a-f]{2})/(\.[0-9a-f]{64}\.[0-9a
 # Exit codes of the fixed remote scripts.
 _EXIT_MISSING = 66
 _EXIT_NO_TOOL = 69
+_EXIT_NOT_FLUSHED = 74
 
 
-def _hash_script(path: str) -> str:
+def _hash_script(path: str, *, flush: bool = False) -> str:
     """A POSIX sh script printing the SHA-256 of ``path``, preferring OpenSSL.
 
     coreutils ``sha256sum`` is several times slower than ``openssl dgst`` on CPUs with
-    SHA extensions, so it is only the fallback.
+    SHA extensions, so it is only the fallback. With ``flush`` the file is also fsynced
+    (``sync FILE``), alongside the hashing rather than after it: a push reports its
+    bytes stored only once they are on the server's disk, not just in its page cache.
     """
     p = shlex.quote(path)
+    hashing = (
+        "if command -v openssl >/dev/null 2>&1; then "
+        f"openssl dgst -sha256 -r {p}; "
+        "elif command -v sha256sum >/dev/null 2>&1; then "
+        f"sha256sum {p}; "
+        f"else exit {_EXIT_NO_TOOL}; fi"
+    )
+    if not flush:
+        return f"[ -f {p} ] || exit {_EXIT_MISSING}; {hashing}"
     return (
         f"[ -f {p} ] || exit {_EXIT_MISSING}; "
-        "if command -v openssl >/dev/null 2>&1; then "
-        f"exec openssl dgst -sha256 -r {p}; "
-        "elif command -v sha256sum >/dev/null 2>&1; then "
-        f"exec sha256sum {p}; "
-        f"else exit {_EXIT_NO_TOOL}; fi"
+        f"sync -- {p} & flushing=$!; "
+        f"{hashing}; hashed=$?; "
+        f"wait $flushing || exit {_EXIT_NOT_FLUSHED}; exit $hashed"
     )
 
 
@@ -479,10 +490,10 @@ class SSHStorage(Storage):
         """Run a fixed script; return its stdout or raise StoreError."""
         return b"".join(self._stream(script, what=what))
 
-    def _remote_sha256(self, path: str, sha256: str) -> str:
-        """The SHA-256 of ``path`` computed by the server."""
+    def _remote_sha256(self, path: str, sha256: str, *, flush: bool = False) -> str:
+        """The SHA-256 of ``path`` computed by the server (``flush``: and fsynced)."""
         try:
-            out = self._run(_hash_script(path), what=f"hashing {sha256}")
+            out = self._run(_hash_script(path, flush=flush), what=f"hashing {sha256}")
         except StoreError as exc:
             status = getattr(exc, "exit_status", None)
             if status == _EXIT_MISSING:
@@ -491,6 +502,11 @@ class SSHStorage(Storage):
                 raise StoreError(
                     f"the server {self.destination} has neither openssl nor sha256sum, so it "
                     "cannot check what it stores: install one of them there"
+                ) from None
+            if status == _EXIT_NOT_FLUSHED:
+                raise StoreError(
+                    f"the server {self.destination} could not write {sha256} to its disk "
+                    "(sync failed); nothing was stored"
                 ) from None
             raise
         found = _HEX64.search(out.decode(errors="replace"))
@@ -590,7 +606,7 @@ class SSHStorage(Storage):
                     f"the store {self.destination} holds {size} bytes of {sha256} where "
                     f"{sent} were sent; nothing was stored"
                 )
-            remote_hash = self._remote_sha256(temp, sha256)
+            remote_hash = self._remote_sha256(temp, sha256, flush=True)
             if remote_hash != sha256:
                 raise IntegrityFailure(
                     f"the bytes of {sha256} stored on {self.destination} hash to {remote_hash}; "
@@ -602,6 +618,9 @@ class SSHStorage(Storage):
                 created = False
             except Exception as exc:
                 raise self._error(exc, f"renaming {sha256} into place", temp) from exc
+            # The new name is durable once its directory is: until then a crash of the
+            # server could leave the bytes under the temporary name, which gc sweeps.
+            self._run(f"sync -- {shlex.quote(directory)}", what=f"storing {sha256}")
         finally:
             if created:
                 self._remove_quietly(temp)

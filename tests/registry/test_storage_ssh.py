@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -671,6 +672,70 @@ def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothi
 
     assert "has neither openssl nor sha256sum" in str(failure.value)
     assert "\n" not in str(failure.value)
+    assert not final_path(config, sha).exists()
+    assert temporaries(base) == []
+
+
+def _server_with_sync(
+    sshd_factory: Callable[..., SSHServer], tmp_path: Path, sync_body: str
+) -> SSHServer:
+    """An sshd whose sessions' PATH has the real openssl and a ``sync`` of our own."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
+    sync = bin_dir / "sync"
+    sync.write_text(f"#!/bin/sh\n{sync_body}\n")
+    sync.chmod(0o755)
+    return sshd_factory(extra_config=[f"SetEnv PATH={bin_dir}"])
+
+
+def test_a_push_is_stored_only_once_the_server_flushed_it_and_its_name_to_disk(
+    sshd_factory: Callable[..., SSHServer],
+    settings: LazySettings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    write_file: Callable[..., tuple[Path, str]],
+) -> None:
+    log = tmp_path / "sync.log"
+    real_sync = shutil.which("sync") or "/bin/sync"
+    server = _server_with_sync(sshd_factory, tmp_path, f'echo "$@" >> {log}; exec {real_sync} "$@"')
+    base = tmp_path / "store"
+    base.mkdir()
+    config = store_config(server, base)
+    apply_ssh_settings(settings, monkeypatch, config)
+    path, sha = write_file(1000)
+
+    with get_storage() as storage:
+        storage.put(sha, path)
+
+    final = final_path(config, sha)
+    assert final.read_bytes() == path.read_bytes()
+    flushed = log.read_text().splitlines()
+    # The bytes (under their temporary name, while the server hashed them), then the
+    # directory holding the new name.
+    assert len(flushed) == 2
+    assert flushed[0].startswith(f"-- {final.parent}/.{sha}.")
+    assert flushed[1] == f"-- {final.parent}"
+
+
+def test_a_server_that_cannot_flush_to_disk_stores_nothing(
+    sshd_factory: Callable[..., SSHServer],
+    settings: LazySettings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    write_file: Callable[..., tuple[Path, str]],
+) -> None:
+    server = _server_with_sync(sshd_factory, tmp_path, "exit 1")  # an I/O error, say
+    base = tmp_path / "store"
+    base.mkdir()
+    config = store_config(server, base)
+    apply_ssh_settings(settings, monkeypatch, config)
+    path, sha = write_file(1000)
+
+    with pytest.raises(StoreError) as failure, get_storage() as storage:
+        storage.put(sha, path)
+
+    assert "could not write" in str(failure.value) and "\n" not in str(failure.value)
     assert not final_path(config, sha).exists()
     assert temporaries(base) == []
 
