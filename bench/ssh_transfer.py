@@ -50,7 +50,12 @@ class Timed:
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> Timed:
-    """Run ``command``; wall time and its own peak RSS (not the max over all children)."""
+    """Run ``command``; wall time and its own peak RSS (not the max over all children).
+
+    Dirty pages are flushed first (untimed), so the write-back of what the previous
+    command wrote (a 1 GiB download, say) does not land in this one's time.
+    """
+    os.sync()
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -144,15 +149,18 @@ def bench(server: SSHServer, work: Path, size: int, runs: int) -> dict[str, Seri
         db.execute("PRAGMA journal_mode=DELETE")
 
     series = {name: Series() for name in ("scp_push", "push", "scp_fetch", "fetch")}
-    sha = ""
-    for i in range(runs):
+    pushed_sha = ""
+
+    def scp_push() -> None:
         # Baseline push: hash, then copy.
         digest = run(["openssl", "dgst", "-sha256", str(data)])
         copy = run(["scp", *ssh_options, str(data), f"{remote}:{store}/scp-upload.bin"])
         series["scp_push"].add(digest, copy)
         (store / "scp-upload.bin").unlink()
 
+    def push() -> None:
         # datatrac push into a fresh registry and an empty store.
+        nonlocal pushed_sha
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir()
         shutil.copy(template, home / "datatrac.sqlite3")
@@ -160,21 +168,31 @@ def bench(server: SSHServer, work: Path, size: int, runs: int) -> dict[str, Seri
             shutil.rmtree(entry)
         pushed = run([DATATRAC, "push", str(data), "--source", "bench"], env)
         series["push"].add(pushed)
-        sha = pushed.stdout.strip()
-        stored = store / sha[:2] / sha[2:4] / sha
+        pushed_sha = pushed.stdout.strip()
 
+    def scp_fetch() -> None:
         # Baseline fetch: scp the stored object back.
+        stored = store / pushed_sha[:2] / pushed_sha[2:4] / pushed_sha
         target = work / "scp-download.bin"
         series["scp_fetch"].add(run(["scp", *ssh_options, f"{remote}:{stored}", str(target)]))
         target.unlink()
 
+    def fetch() -> None:
         # datatrac fetch --download with an empty cache.
         shutil.rmtree(work / "cache", ignore_errors=True)
         output = work / "fetched.bin"
         series["fetch"].add(
-            run([DATATRAC, "fetch", sha, "--download", "--output", str(output)], env)
+            run([DATATRAC, "fetch", pushed_sha, "--download", "--output", str(output)], env)
         )
         output.unlink()
+
+    for i in range(runs):
+        # Every other run puts DataTrac first, so whatever the one run leaves behind for
+        # the next (page cache, memory to fault in) weighs on both sides alike.
+        pairs = [(scp_push, push), (scp_fetch, fetch)]
+        for first, second in pairs if i % 2 == 0 else [(b, a) for a, b in pairs]:
+            first()
+            second()
         print(
             f"run {i + 1}/{runs}: "
             + ", ".join(f"{name} {s.times[-1]:.2f}s" for name, s in series.items()),

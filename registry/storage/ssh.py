@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import io
 import math
 import posixpath
@@ -570,7 +569,10 @@ class SSHStorage(Storage):
             raise
         created = False
         try:
-            digest = hashlib.sha256()
+            # No second local hash as the bytes go out: the server hashes what it received
+            # before anything is renamed into place, which catches a file that changed
+            # since it was hashed as well as bytes damaged on the way (and costs the
+            # client nothing: hashing 1 GiB here took ~0.5 s of a ~5.7 s push).
             sent = 0
             with src:
                 try:
@@ -580,7 +582,6 @@ class SSHStorage(Storage):
                         remote.set_pipelined(True)
                         remote.MAX_REQUEST_SIZE = self._request_size
                         while chunk := src.read(UPLOAD_CHUNK):
-                            digest.update(chunk)
                             remote.write(chunk)
                             sent += len(chunk)
                             if progress:
@@ -592,11 +593,6 @@ class SSHStorage(Storage):
                     raise self._error(exc, f"uploading {sha256}", temp) from exc
                 except (EOFError, paramiko.SSHException) as exc:
                     raise self._error(exc, f"uploading {sha256}") from exc
-            if digest.hexdigest() != sha256:
-                raise IntegrityFailure(
-                    f"{source} changed while it was being pushed (its bytes no longer hash "
-                    f"to {sha256}); nothing was stored"
-                )
             try:
                 size = sftp.stat(temp).st_size
             except Exception as exc:
@@ -609,8 +605,9 @@ class SSHStorage(Storage):
             remote_hash = self._remote_sha256(temp, sha256, flush=True)
             if remote_hash != sha256:
                 raise IntegrityFailure(
-                    f"the bytes of {sha256} stored on {self.destination} hash to {remote_hash}; "
-                    "nothing was stored"
+                    f"the bytes of {source} that reached {self.destination} hash to "
+                    f"{remote_hash}, not {sha256}: it changed while it was being pushed, or "
+                    "was damaged on the way; nothing was stored"
                 )
             try:
                 sftp.chmod(temp, 0o444)

@@ -180,8 +180,10 @@ def test_put_of_a_file_that_changed_after_hashing_stores_nothing(
     path, _sha = write_file(100_000)
     hashed_before_the_change = sha_of(b"what the file held when it was hashed")
 
-    with pytest.raises(IntegrityFailure, match="changed while it was being pushed"):
+    with pytest.raises(IntegrityFailure, match="changed while it was being pushed") as failure:
         store.put(hashed_before_the_change, path)
+
+    assert "\n" not in str(failure.value)
 
     assert not store.exists(hashed_before_the_change)
     assert temporaries(ssh_settings.base) == []
