@@ -80,7 +80,7 @@ QUERY_BUDGET = {
     "browser, sorted by name, deep page": 3,
     "search (name or source part)": 2,
     "search (hash prefix)": 2,
-    "dataset page": 5,  # resolve (with both sides' counts), a page of each, chart, history
+    "dataset page": 6,  # resolve, both sides' counts, a page of each, chart, history
     "lineage explorer, depth 1": 8,
     "lineage explorer, depth 5": 8,
     "lineage explorer, fan-out node": 8,

