@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Count, Value
+from django.db.models import Count, QuerySet, Value
 
 from lineage.models import LineageEdge
 from registry.errors import LineageError
@@ -195,21 +195,18 @@ def relative_counts(dataset: Dataset) -> tuple[int, int]:
 
 def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
     """({id: parents}, {id: children}) of the datasets ``ids``, in one query."""
-    into = (
-        LineageEdge.objects.filter(child_id__in=ids)
-        .values("child_id")
-        .annotate(side=Value("parents"), n=Count("id"))
-        .values_list("side", "child_id", "n")
-        .order_by()
-    )
-    out_of = (
-        LineageEdge.objects.filter(parent_id__in=ids)
-        .values("parent_id")
-        .annotate(side=Value("children"), n=Count("id"))
-        .values_list("side", "parent_id", "n")
-        .order_by()
-    )
+
+    def edges_per(column: str, side: str) -> QuerySet[LineageEdge, tuple[str, int, int]]:
+        return (
+            LineageEdge.objects.filter(**{f"{column}__in": ids})
+            .values(column)
+            .annotate(side=Value(side), n=Count("id"))
+            .values_list("side", column, "n")
+            .order_by()
+        )
+
     counts: dict[str, dict[int, int]] = {"parents": {}, "children": {}}
+    into, out_of = edges_per("child_id", "parents"), edges_per("parent_id", "children")
     for side, pk, n in into.union(out_of, all=True).order_by():
         counts[side][pk] = n
     return counts["parents"], counts["children"]

@@ -652,21 +652,42 @@ def test_a_full_disk_is_reported_as_no_space_and_other_objects_survive(
     assert temporaries(tiny_tmpfs) == []
 
 
-def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothing(
+@pytest.fixture
+def store_with_tools(
     sshd_factory: Callable[..., SSHServer],
     settings: LazySettings,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+) -> Callable[..., SSHStoreConfig]:
+    """Use a store on an sshd whose sessions' PATH holds only the given tools (sshd's own
+    SetEnv): real ones ``linked`` from this machine, and ``scripts`` of our own."""
+
+    def make(
+        *, linked: tuple[str, ...] = (), scripts: dict[str, str] | None = None
+    ) -> SSHStoreConfig:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        for tool in linked:
+            (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+        for tool, body in (scripts or {}).items():
+            script = bin_dir / tool
+            script.write_text(f"#!/bin/sh\n{body}\n")
+            script.chmod(0o755)
+        server = sshd_factory(extra_config=[f"SetEnv PATH={bin_dir}"])
+        base = tmp_path / "store"
+        base.mkdir()
+        config = store_config(server, base)
+        apply_ssh_settings(settings, monkeypatch, config)
+        return config
+
+    return make
+
+
+def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothing(
+    store_with_tools: Callable[..., SSHStoreConfig],
     write_file: Callable[..., tuple[Path, str]],
 ) -> None:
-    # The server's sessions get a PATH with no hash tool on it (sshd's own SetEnv).
-    empty_bin = tmp_path / "empty-bin"
-    empty_bin.mkdir()
-    server = sshd_factory(extra_config=[f"SetEnv PATH={empty_bin}"])
-    base = tmp_path / "bare-store"
-    base.mkdir()
-    config = store_config(server, base)
-    apply_ssh_settings(settings, monkeypatch, config)
+    config = store_with_tools()  # nothing on the PATH
     path, sha = write_file(1000)
 
     with pytest.raises(StoreError) as failure, get_storage() as storage:
@@ -675,36 +696,19 @@ def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothi
     assert "has neither openssl nor sha256sum" in str(failure.value)
     assert "\n" not in str(failure.value)
     assert not final_path(config, sha).exists()
-    assert temporaries(base) == []
-
-
-def _server_with_sync(
-    sshd_factory: Callable[..., SSHServer], tmp_path: Path, sync_body: str
-) -> SSHServer:
-    """An sshd whose sessions' PATH has the real openssl and a ``sync`` of our own."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
-    sync = bin_dir / "sync"
-    sync.write_text(f"#!/bin/sh\n{sync_body}\n")
-    sync.chmod(0o755)
-    return sshd_factory(extra_config=[f"SetEnv PATH={bin_dir}"])
+    assert temporaries(config.base) == []
 
 
 def test_a_push_is_stored_only_once_the_server_flushed_it_and_its_name_to_disk(
-    sshd_factory: Callable[..., SSHServer],
-    settings: LazySettings,
-    monkeypatch: pytest.MonkeyPatch,
+    store_with_tools: Callable[..., SSHStoreConfig],
     tmp_path: Path,
     write_file: Callable[..., tuple[Path, str]],
 ) -> None:
     log = tmp_path / "sync.log"
     real_sync = shutil.which("sync") or "/bin/sync"
-    server = _server_with_sync(sshd_factory, tmp_path, f'echo "$@" >> {log}; exec {real_sync} "$@"')
-    base = tmp_path / "store"
-    base.mkdir()
-    config = store_config(server, base)
-    apply_ssh_settings(settings, monkeypatch, config)
+    config = store_with_tools(
+        linked=("openssl",), scripts={"sync": f'echo "$@" >> {log}; exec {real_sync} "$@"'}
+    )
     path, sha = write_file(1000)
 
     with get_storage() as storage:
@@ -721,17 +725,10 @@ def test_a_push_is_stored_only_once_the_server_flushed_it_and_its_name_to_disk(
 
 
 def test_a_server_that_cannot_flush_to_disk_stores_nothing(
-    sshd_factory: Callable[..., SSHServer],
-    settings: LazySettings,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    store_with_tools: Callable[..., SSHStoreConfig],
     write_file: Callable[..., tuple[Path, str]],
 ) -> None:
-    server = _server_with_sync(sshd_factory, tmp_path, "exit 1")  # an I/O error, say
-    base = tmp_path / "store"
-    base.mkdir()
-    config = store_config(server, base)
-    apply_ssh_settings(settings, monkeypatch, config)
+    config = store_with_tools(linked=("openssl",), scripts={"sync": "exit 1"})  # an I/O error
     path, sha = write_file(1000)
 
     with pytest.raises(StoreError) as failure, get_storage() as storage:
@@ -739,7 +736,7 @@ def test_a_server_that_cannot_flush_to_disk_stores_nothing(
 
     assert "could not write" in str(failure.value) and "\n" not in str(failure.value)
     assert not final_path(config, sha).exists()
-    assert temporaries(base) == []
+    assert temporaries(config.base) == []
 
 
 def test_the_connection_does_not_rekey_in_the_middle_of_a_large_transfer(
