@@ -1,8 +1,9 @@
 """The lineage explorer's drawing: which nodes to show, where, and what is left out.
 
-The walk itself is ``lineage.services.lineage_graph``; this module only decides how
-much of it fits on a page and lays that out, so that a dataset with ten thousand
-children still draws a readable graph (the rest is counted, not drawn).
+The walk itself is ``lineage.services.lineage_graph``; this module decides how much of
+it fits on a page, lays that out, and renders the nodes' SVG (escaped by
+``format_html``), so that a dataset with ten thousand children still draws a readable
+graph (the rest is counted, not drawn).
 """
 
 from __future__ import annotations

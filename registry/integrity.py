@@ -240,7 +240,9 @@ def collect_garbage(
     its row, so gc and push cannot both win. Never touches a referenced object.
 
     Every removal leaves an audit row by ``actor`` (default: the CLI identity): one per
-    object, in the transaction that removed it, and one for the temporaries swept.
+    object, written right after the store removed it while its lock is still held, and
+    one for the temporaries once the sweep is done (a sweep that fails halfway records
+    nothing for what it had removed: partial uploads, never a dataset's bytes).
     """
     actor = actor or Actor.for_cli()
     report = GCReport(dry_run=dry_run, grace=grace)

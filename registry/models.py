@@ -49,7 +49,10 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
         Text that is the start of some dataset's hash (MIN_PREFIX or more hex characters,
         as every command takes) finds those datasets alone: someone pasting a hash wants
         that dataset, and the unique index answers in one seek where the trigram indexes
-        take milliseconds over a string that no name contains. That costs one small query.
+        take milliseconds over a string that no name contains. Deciding that runs one
+        small query *now*, on this queryset as filtered so far: apply ``search`` after
+        the other filters. (A lazy ``Exists`` in the same query would not do: the
+        planner has chosen the trigram scans before it knows the answer.)
         """
         text = storable_text(text.strip())
         if not text:

@@ -160,5 +160,9 @@ def _row_values(dataset: Dataset) -> tuple[object, ...]:
 
 
 def _clip(text: str, length: int) -> str:
-    """``text`` cut to ``length`` characters with an ellipsis, as ``truncatechars`` does."""
+    """``text`` cut to ``length`` characters with an ellipsis, as ``truncatechars`` does.
+
+    Not ``Truncator``: it costs ~13 us a call (Unicode-aware, lazily translated), half a
+    millisecond on a page of 25 rows, for names that are stored as given anyway.
+    """
     return text if len(text) <= length else text[: length - 1] + "…"

@@ -108,7 +108,11 @@ class _CountedPaginator(Paginator):
 
     def __init__(self, object_list: QuerySet[Dataset], per_page: int, *, count: int) -> None:
         super().__init__(object_list, per_page)
-        self.__dict__["count"] = count  # Paginator.count is a cached_property
+        self._known_count = count
+
+    @property
+    def count(self) -> int:  # type: ignore[override]
+        return self._known_count
 
 
 @require_safe

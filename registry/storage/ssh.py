@@ -6,10 +6,11 @@ and paramiko does the transfers underneath it:
 
 - Host keys are checked against known_hosts and an unknown or changed key is refused
   before any credential is offered (fabric's default AutoAddPolicy is replaced).
-- Uploads go by SFTP to a temporary name beside the final path, are hashed locally as
-  they are sent, then hashed again *on the server* (``openssl dgst``, else ``sha256sum``)
-  while the server flushes them to disk (``sync FILE``), and renamed into place with
-  ``posix-rename``; the directory is flushed too, so the new name survives a crash.
+- Uploads go by SFTP to a temporary name beside the final path (the file was hashed
+  locally before), are hashed *on the server* (``openssl dgst``, else ``sha256sum``)
+  while the server flushes them to disk (``sync FILE``), and are renamed into place with
+  ``posix-rename``; then the object's directory and the two fan-out levels above it are
+  flushed, so neither the bytes nor their name are lost if the server crashes.
 - Downloads stream the stdout of a remote ``cat`` over one channel (paramiko's SFTP
   reads measured 3-30x slower than scp; see docs/benchmarks.md).
 - Every remote command is a fixed script whose only variable parts are the configured
@@ -505,7 +506,7 @@ class SSHStorage(Storage):
             if status == _EXIT_NOT_FLUSHED:
                 raise StoreError(
                     f"the server {self.destination} could not write {sha256} to its disk "
-                    "(sync failed); nothing was stored"
+                    "(its sync command failed or is missing); nothing was stored"
                 ) from None
             raise
         found = _HEX64.search(out.decode(errors="replace"))
@@ -615,12 +616,27 @@ class SSHStorage(Storage):
                 created = False
             except Exception as exc:
                 raise self._error(exc, f"renaming {sha256} into place", temp) from exc
-            # The new name is durable once its directory is: until then a crash of the
-            # server could leave the bytes under the temporary name, which gc sweeps.
-            self._run(f"sync -- {shlex.quote(directory)}", what=f"storing {sha256}")
+            self._flush_directories(sha256, directory)
         finally:
             if created:
                 self._remove_quietly(temp)
+
+    def _flush_directories(self, sha256: str, directory: str) -> None:
+        """Make the object's new name durable: fsync its directory and the two above it.
+
+        Until then a crash of the server could leave the bytes under their temporary
+        name (which gc sweeps), or lose a fan-out directory the push just created. The
+        object is in place when this fails, so the message says to push again.
+        """
+        fanout = posixpath.dirname(directory)
+        paths = " ".join(shlex.quote(p) for p in (directory, fanout, posixpath.dirname(fanout)))
+        try:
+            self._run(f"sync -- {paths}", what=f"flushing {sha256} to disk")
+        except StoreError as exc:
+            raise StoreError(
+                f"the server {self.destination} could not flush the name of {sha256} to its "
+                "disk (sync failed); nothing was registered: push again"
+            ) from exc
 
     def _remove_quietly(self, path: str) -> None:
         """Best-effort cleanup of a temporary; a dead connection leaves it to the sweep."""

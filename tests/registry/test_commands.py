@@ -89,6 +89,13 @@ def test_fetch_all_search_matches_name_source_description_and_hash() -> None:
         assert [d["sha256"] for d in data] == [expected.sha256], text
 
 
+def test_fetch_search_for_a_pasted_hash_prefix_finds_that_dataset_alone() -> None:
+    target = DatasetFactory(name="target.bin")
+    DatasetFactory(name=f"log-{target.sha256[:10]}.txt")  # the same hex, in a name
+    data = json.loads(run("fetch", "--all", "--search", target.sha256[:10], "--json")[0])
+    assert [d["sha256"] for d in data] == [target.sha256]
+
+
 def test_fetch_all_json_is_only_json_with_named_fields() -> None:
     DatasetFactory.create_batch(3)
     out, _ = run("fetch", "-a", "--json")

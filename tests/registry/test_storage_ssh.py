@@ -718,10 +718,36 @@ def test_a_push_is_stored_only_once_the_server_flushed_it_and_its_name_to_disk(
     assert final.read_bytes() == path.read_bytes()
     flushed = log.read_text().splitlines()
     # The bytes (under their temporary name, while the server hashed them), then the
-    # directory holding the new name.
+    # directory holding the new name and the fan-out directories above it.
     assert len(flushed) == 2
     assert flushed[0].startswith(f"-- {final.parent}/.{sha}.")
-    assert flushed[1] == f"-- {final.parent}"
+    assert flushed[1] == f"-- {final.parent} {final.parent.parent} {config.base}"
+
+
+def test_a_push_whose_name_cannot_be_flushed_is_reported_and_pushing_again_works(
+    store_with_tools: Callable[..., SSHStoreConfig],
+    tmp_path: Path,
+    write_file: Callable[..., tuple[Path, str]],
+) -> None:
+    real_sync = shutil.which("sync") or "/bin/sync"
+    switch = tmp_path / "directories-fail"
+    switch.touch()
+    # Files (the temporary) flush; directories fail while the switch file exists.
+    body = f'if [ -d "$2" ] && [ -e {switch} ]; then exit 1; fi; exec {real_sync} "$@"'
+    config = store_with_tools(linked=("openssl",), scripts={"sync": body})
+    path, sha = write_file(1000)
+
+    with pytest.raises(StoreError) as failure, get_storage() as storage:
+        storage.put(sha, path)
+
+    message = str(failure.value)
+    assert "could not flush the name of" in message and "push again" in message
+    assert "\n" not in message
+    switch.unlink()
+    with get_storage() as storage:
+        storage.put(sha, path)
+        assert storage.verify(sha)
+    assert temporaries(config.base) == []
 
 
 def test_a_server_that_cannot_flush_to_disk_stores_nothing(

@@ -181,10 +181,9 @@ def test_hex_text_that_starts_no_hash_is_searched_as_text(user_client: Client) -
 
 def test_pages_answer_head_but_a_download_does_not(user_client: Client) -> None:
     dataset = DatasetFactory()
-    for url in (LIST_URL, detail_url(dataset), f"{detail_url(dataset)}lineage"):
-        response = user_client.head(url)
-        assert response.status_code == 200, url
-        assert response.content == b""
+    lineage = reverse("registry:dataset-lineage", kwargs={"ref": dataset.sha256})
+    for url in (LIST_URL, detail_url(dataset), lineage):
+        assert user_client.head(url).status_code == 200, url
     download = reverse("registry:dataset-download", kwargs={"ref": dataset.sha256})
     assert user_client.head(download).status_code == 405
     assert Dataset.objects.get().download_count == dataset.download_count
@@ -384,6 +383,18 @@ def test_dataset_page_lists_parents_and_children(user_client: Client) -> None:
     LineageEdgeFactory(parent=dataset, child=DatasetFactory(name="clean.csv"))
     html = user_client.get(detail_url(dataset)).content.decode()
     assert "raw.csv" in html and "clean.csv" in html
+
+
+def test_dataset_page_counts_each_side_of_its_lineage(user_client: Client) -> None:
+    dataset = DatasetFactory()
+    for _ in range(2):
+        LineageEdgeFactory(parent=DatasetFactory(), child=dataset)
+    for _ in range(3):
+        LineageEdgeFactory(parent=dataset, child=DatasetFactory())
+    LineageEdgeFactory()  # someone else's edge counts for neither side
+    html = user_client.get(detail_url(dataset)).content.decode()
+    assert 'Parents <span class="count">2</span>' in html
+    assert 'Children <span class="count">3</span>' in html
 
 
 def test_dataset_page_fragment_pages_through_children(user_client: Client) -> None:
