@@ -40,7 +40,7 @@ class _SortedRows(TableListData):
 class DatasetTable(tables.Table):
     # The columns' order_by only drives the header links (which way a click sorts); the
     # database order is SORT_KEYS, applied by for_page.
-    name = tables.Column(order_by=("name", "id"))
+    name = tables.Column(order_by=("name", "id"), attrs={"th": {"class": "col-name"}})
     sha256 = tables.Column(
         verbose_name="Hash",
         order_by=("sha256",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,20 @@ def test_browser_page_lists_available_datasets(user_client: Client) -> None:
     assert "old.csv" not in html
     assert response["Content-Security-Policy"]
     assert "HX-Request" in response["Vary"]
+
+
+def test_every_row_cell_has_its_header_cells_class(user_client: Client) -> None:
+    # The header comes from the table's columns, the rows from registry.tables.ROW_HTML:
+    # this keeps the two from drifting apart (column widths and alignment hang on them).
+    DatasetFactory()
+    html = user_client.get(LIST_URL).content.decode()
+    header = re.findall(r'<th class="([^"]*)"', html)
+    row = re.search(r"<tbody[^>]*>\s*(<tr.*?</tr>)", html, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="([^"]*)"', row.group(1))
+    assert len(cells) == len(header) == 7
+    for th, td in zip(header, cells, strict=True):
+        assert set(th.split()) - {"orderable", "asc", "desc"} <= set(td.split()), (th, td)
 
 
 def test_deleted_datasets_show_when_asked_for(user_client: Client) -> None:
