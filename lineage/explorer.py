@@ -297,7 +297,8 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
     most MAX_EXPANDED), one resolving the expanded hashes, and one for the degrees.
     """
     depth = min(max(depth, 1), MAX_DEPTH)
-    graph = lineage_graph(dataset=center, depth=depth)
+    # No node draws more than MAX_EXPANDED_NEIGHBOURS of its neighbours: load no more.
+    graph = lineage_graph(dataset=center, depth=depth, per_node=MAX_EXPANDED_NEIGHBOURS)
     nodes: dict[int, Dataset] = dict(graph.nodes)
     edges: set[tuple[int, int]] = set(graph.edges)
     expanded_rows = (
@@ -305,7 +306,7 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
     )
     expanded_ids = {center.pk}
     for row in expanded_rows:
-        hop = lineage_graph(dataset=row, depth=1, counts=False)
+        hop = lineage_graph(dataset=row, depth=1, counts=False, per_node=MAX_EXPANDED_NEIGHBOURS)
         nodes.update(hop.nodes)
         edges.update(hop.edges)
         expanded_ids.add(row.pk)
@@ -342,6 +343,13 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
     drawn_edges = sorted((p, c) for p, c in edges if p in drawn_set and c in drawn_set)
 
     in_degree, out_degree = degrees(drawn)
+    # The walk loads at most MAX_EXPANDED_NEIGHBOURS a node, so a node with more than it
+    # may draw was cut there, before the loop above could see it.
+    truncated = truncated or any(
+        max(in_degree.get(pk, 0), out_degree.get(pk, 0))
+        > (MAX_EXPANDED_NEIGHBOURS if pk in expanded_ids else MAX_NEIGHBOURS)
+        for pk in drawn
+    )
     shown_parents: dict[int, int] = {pk: 0 for pk in drawn}
     shown_children: dict[int, int] = {pk: 0 for pk in drawn}
     for parent, child in drawn_edges:

@@ -212,21 +212,50 @@ def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
     return counts["parents"], counts["children"]
 
 
-def _walk(dataset_id: int, direction: Direction, depth: int) -> dict[int, int]:
-    """{dataset id: distance} for every dataset within ``depth`` hops in one direction."""
+def _walk(
+    dataset_id: int, direction: Direction, depth: int, per_node: int | None = None
+) -> dict[int, int]:
+    """{dataset id: distance} for every dataset within ``depth`` hops in one direction.
+
+    With ``per_node``, each dataset contributes at most that many of its neighbours, the
+    newest (highest id) first: a view that draws a few per node need not load 200 of a
+    node's 10,000 children to show 24 of them.
+    """
     near, far = ("child_id", "parent_id") if direction == "up" else ("parent_id", "child_id")
-    sql = f"""
-        WITH RECURSIVE walk(id, depth) AS (
-            SELECT {far}, 1 FROM {EDGE_TABLE} WHERE {near} = %s
-            UNION
+    if per_node is None:
+        start = f"SELECT {far}, 1 FROM {EDGE_TABLE} WHERE {near} = %s"  # noqa: S608
+        step = f"""
             SELECT e.{far}, w.depth + 1 FROM {EDGE_TABLE} e JOIN walk w ON e.{near} = w.id
-            WHERE w.depth < %s
-        )
+            WHERE w.depth < %s"""  # noqa: S608 - identifiers are constants
+        params: list[int] = [dataset_id, depth]
+    else:
+        start = f"""
+            SELECT first.id, 1 FROM (
+                SELECT {far} AS id FROM {EDGE_TABLE} WHERE {near} = %s ORDER BY {far} DESC LIMIT %s
+            ) AS first"""  # noqa: S608 - identifiers are constants
+        if connection.vendor == "postgresql":
+            # A backward seek on the (near, far) index per node, per_node entries each.
+            step = f"""
+                SELECT x.id, w.depth + 1 FROM walk w CROSS JOIN LATERAL (
+                    SELECT e.{far} AS id FROM {EDGE_TABLE} e WHERE e.{near} = w.id
+                    ORDER BY e.{far} DESC LIMIT %s
+                ) AS x
+                WHERE w.depth < %s"""  # noqa: S608 - identifiers are constants
+        else:  # SQLite has no LATERAL; a correlated IN says the same.
+            step = f"""
+                SELECT e.{far}, w.depth + 1 FROM {EDGE_TABLE} e JOIN walk w ON e.{near} = w.id
+                WHERE e.{far} IN (
+                    SELECT e2.{far} FROM {EDGE_TABLE} e2 WHERE e2.{near} = w.id
+                    ORDER BY e2.{far} DESC LIMIT %s
+                ) AND w.depth < %s"""  # noqa: S608 - identifiers are constants
+        params = [dataset_id, per_node, per_node, depth]
+    sql = f"""
+        WITH RECURSIVE walk(id, depth) AS ({start} UNION {step})
         SELECT id, MIN(depth) FROM (SELECT id, depth FROM walk LIMIT %s) AS near
         GROUP BY id ORDER BY MIN(depth), id LIMIT %s
     """  # noqa: S608 - identifiers are constants, values are parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [dataset_id, depth, WALK_ROWS, MAX_NODES])
+        cursor.execute(sql, [*params, WALK_ROWS, MAX_NODES])
         return dict(cursor.fetchall())
 
 
@@ -287,16 +316,19 @@ class LineageGraph:
         return [c for p, c in self.edges if p == node_id]
 
 
-def lineage_graph(*, dataset: Dataset, depth: int = 1, counts: bool = True) -> LineageGraph:
+def lineage_graph(
+    *, dataset: Dataset, depth: int = 1, counts: bool = True, per_node: int | None = None
+) -> LineageGraph:
     """The ancestors and descendants of ``dataset`` within ``depth`` hops each way.
 
     A fixed number of queries whatever the graph's size: one walk per direction, one
     for the rows, one for the edges among them, and (with ``counts``) one capped count
-    per direction of everything reachable.
+    per direction of everything reachable. ``per_node`` bounds how many neighbours each
+    dataset brings into the walk (the newest); the counts are never bounded by it.
     """
     depth = max(1, depth)
-    up = _walk(dataset.pk, "up", depth)
-    down = _walk(dataset.pk, "down", depth)
+    up = _walk(dataset.pk, "up", depth, per_node)
+    down = _walk(dataset.pk, "down", depth, per_node)
     levels = {dataset.pk: 0}
     levels.update({node: -distance for node, distance in up.items()})
     # A node both above and below would be a cycle; the lock on link forbids it.

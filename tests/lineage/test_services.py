@@ -92,6 +92,23 @@ def test_lineage_graph_walks_both_ways_to_the_given_depth_and_counts_the_rest() 
     assert (nodes[2].pk, center.pk) in graph.edges
 
 
+def test_a_walk_bounded_per_node_keeps_the_newest_neighbours_of_each() -> None:
+    root = DatasetFactory()
+    children = [DatasetFactory() for _ in range(5)]
+    for child in children:
+        LineageEdge.objects.create(parent=root, child=child)
+    grandchildren = [DatasetFactory() for _ in range(4)]
+    for grandchild in grandchildren:
+        LineageEdge.objects.create(parent=children[-1], child=grandchild)
+    graph = lineage_graph(dataset=root, depth=2, per_node=3)
+    newest = {d.pk for d in children[-3:]} | {d.pk for d in grandchildren[-3:]}
+    assert set(graph.levels) - {root.pk} == newest
+    # The counts are of everything reachable, not of what the bound let in.
+    assert graph.descendants_total == 9
+    unbounded = lineage_graph(dataset=root, depth=2)
+    assert len(unbounded.levels) == 10
+
+
 def test_lineage_graph_counts_stop_at_the_cap_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("lineage.services.COUNT_CAP", 3)
     nodes = chain(10)
