@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -22,6 +21,7 @@ from django.utils.text import Truncator
 from lineage.layout import layered_layout
 from lineage.services import LineageGraph, degrees, lineage_graph
 from registry.models import Dataset
+from registry.units import NBSP, human_size
 
 MAX_DEPTH = 6
 MAX_EXPANDED = 8
@@ -140,7 +140,7 @@ class Node:
         """
         dataset = self.dataset
         center = self.role == "center"
-        meta = f"{dataset.short_hash[:8]} · {filesizeformat(dataset.size)}"
+        meta = f"{dataset.short_hash[:8]} · {human_size(dataset.size, NBSP)}"
         if not dataset.is_available:
             meta += " · deleted"
         return format_html(

@@ -19,13 +19,13 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from lineage.models import LineageEdge
 from lineage.services import lineage_graph
+from registry import units
 from registry.errors import DataTracError, PermissionDenied
 from registry.models import AuditEvent, Dataset
 from registry.services import (
@@ -294,7 +294,7 @@ class DatasetAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[typ
 
     @admin.display(description="size", ordering="size")
     def human_size(self, obj: Dataset) -> str:
-        return str(filesizeformat(obj.size))
+        return units.human_size(obj.size, units.NBSP)
 
     @admin.display(description="on the site")
     def links(self, obj: Dataset) -> str:

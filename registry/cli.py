@@ -47,16 +47,6 @@ def terminal_safe(text: str) -> str:
     return escape_control_chars(text)
 
 
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB' (binary units, as file managers and `ls -h` show them)."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def uses_embedded_database() -> bool:
     """True on the embedded default (SQLite under DATATRAC_HOME, no DATABASE_URL set)."""
     return not os.environ.get("DATABASE_URL") and connection.vendor == "sqlite"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import django_tables2 as tables
 from django.db.models import F, QuerySet
 from django.db.models.functions import Left
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -14,6 +13,7 @@ from django_tables2.data import TableListData
 
 from registry.keyset import KeysetPage, SortKey, keyset_page
 from registry.models import SORT_PREFIX, Dataset
+from registry.units import NBSP, human_size
 
 DEFAULT_SORT = "-pushed_at"
 EMPTY_CELL = "—"  # django-tables2's default for an empty value
@@ -150,7 +150,7 @@ def _row_values(dataset: Dataset) -> tuple[object, ...]:
         dataset.sha256,
         dataset.short_hash,
         f"{dataset.size:,}",
-        filesizeformat(dataset.size),
+        human_size(dataset.size, NBSP),
         source,
         dataset.pushed_by or EMPTY_CELL,
         pushed_at.isoformat(),

@@ -1,4 +1,4 @@
-"""Template filters for showing user text safely."""
+"""Template filters: user text shown safely, and sizes written as the CLI writes them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ from urllib.parse import urlsplit
 
 from django import template
 
+from registry.units import NBSP
+from registry.units import human_size as _human_size
+
 register = template.Library()
+
+
+@register.filter
+def human_size(value: int) -> str:
+    """A size in binary units, as the CLI writes it ("1.5 KiB"), never wrapped."""
+    return _human_size(value, NBSP)
 
 
 @register.filter

@@ -110,7 +110,7 @@ def test_browser_page_lists_available_datasets(user_client: Client) -> None:
     assert "<html" in html and 'id="results"' in html
     assert "weather-2024.csv" in html
     assert shown.short_hash in html
-    assert "2.0\xa0KB" in html
+    assert "2.0\xa0KiB" in html
     assert "old.csv" not in html
     assert response["Content-Security-Policy"]
     assert "HX-Request" in response["Vary"]
@@ -356,7 +356,7 @@ def test_dataset_page_shows_all_metadata(user_client: Client) -> None:
     html = user_client.get(detail_url(dataset)).content.decode()
     assert dataset.sha256 in html
     assert 'data-copy-target="full-hash"' in html
-    assert "1,500,000 bytes" in html and "1.4\xa0MB" in html
+    assert "1,500,000 bytes" in html and "1.4\xa0MiB" in html
     assert '<a href="https://noaa.example/weather.csv" rel="nofollow noopener noreferrer"' in html
     assert dataset.storage_location in html
     assert "carol" in html

@@ -8,11 +8,12 @@ from django.utils import timezone
 from rich.table import Table
 
 from lineage.models import LineageEdge
-from registry.cli import DataTracCommand, human_size, terminal_safe
+from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
 from registry.services import Actor, download_dataset
 from registry.storage import get_storage
+from registry.units import human_size
 
 
 class Command(DataTracCommand):
