@@ -18,6 +18,18 @@ from tests.factories import UserFactory
 MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 
 
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``manage.py check --deploy`` in a fresh process with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
     """The README's production environment, and nothing else, passes `check --deploy`."""
     env = {
@@ -33,14 +45,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         "DATATRAC_HTTPS": "true",
         "DATATRAC_HOME": str(tmp_path / "home"),
     }
-    result = subprocess.run(
-        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "WARNING"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -49,14 +54,7 @@ def test_check_deploy_fails_without_the_https_settings(tmp_path: Path) -> None:
     """The test above proves something: the default (loopback HTTP) install is not clean."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
     env |= {"DATATRAC_HOME": str(tmp_path / "home"), "SECRET_KEY": secrets.token_urlsafe(64)}
-    result = subprocess.run(
-        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "WARNING"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = check_deploy(env)
     assert result.returncode != 0
     assert "security.W004" in result.stderr  # no HSTS
 

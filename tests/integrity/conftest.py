@@ -116,3 +116,25 @@ def use_store(settings: LazySettings) -> Callable[[Path], None]:
         settings.DATATRAC_STORAGE_URL = root.as_uri()
 
     return use
+
+
+def change_once_hashed(path: Path) -> Callable[[int], None]:
+    """A push progress callback that rewrites one byte of ``path`` the moment it is hashed.
+
+    push_dataset reports hashing progress first, then upload progress: when the reported
+    bytes reach the file's size the hash is complete, and another program changes it.
+    """
+    size = path.stat().st_size
+    seen = 0
+
+    def progress(n: int) -> None:
+        nonlocal seen
+        seen += n
+        if seen == size:
+            with path.open("r+b") as f:
+                f.seek(size // 2)
+                byte = f.read(1)
+                f.seek(size // 2)
+                f.write(bytes([byte[0] ^ 0xFF]))
+
+    return progress

@@ -23,7 +23,7 @@ from registry.models import Dataset
 from registry.services import Actor, delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
-from tests.integrity.conftest import BigFile, temporaries_in, wait_for
+from tests.integrity.conftest import BigFile, change_once_hashed, temporaries_in, wait_for
 
 # --- 1. kill -9 of push during upload ------------------------------------------------
 
@@ -103,20 +103,6 @@ def test_file_changed_after_hashing_is_refused_and_nothing_registered(
     db: None, make_file, local_store: LocalStorage
 ) -> None:
     path = make_file(size=3 * 1024 * 1024)
-    size = path.stat().st_size
-    seen = 0
-
-    def change_once_hashed(n: int) -> None:
-        # push_dataset reports hashing progress first, then upload progress: the moment
-        # the hash is complete, another program rewrites one byte of the file.
-        nonlocal seen
-        seen += n
-        if seen == size:
-            with path.open("r+b") as f:
-                f.seek(size // 2)
-                byte = f.read(1)
-                f.seek(size // 2)
-                f.write(bytes([byte[0] ^ 0xFF]))
 
     with pytest.raises(IntegrityFailure, match="changed while it was being pushed"):
         push_dataset(
@@ -124,7 +110,7 @@ def test_file_changed_after_hashing_is_refused_and_nothing_registered(
             source="s",
             actor=Actor.for_cli(),
             storage=local_store,
-            progress=change_once_hashed,
+            progress=change_once_hashed(path),
         )
     assert not Dataset.objects.exists()
     assert list(local_store.iter_objects()) == []

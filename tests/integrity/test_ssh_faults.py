@@ -22,7 +22,13 @@ from registry.services import Actor, push_dataset
 from registry.storage import get_storage
 from tests.conftest import CLI
 from tests.fixtures.sshd import SSHStoreConfig, apply_ssh_settings, store_config
-from tests.integrity.conftest import BigFile, ssh_env, temporaries_in, wait_for
+from tests.integrity.conftest import (
+    BigFile,
+    change_once_hashed,
+    ssh_env,
+    temporaries_in,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ssh
 
@@ -70,19 +76,14 @@ def test_file_changed_after_hashing_is_refused_by_the_ssh_store(
     make_file, ssh_settings: SSHStoreConfig
 ) -> None:
     path = make_file(size=2 * 1024 * 1024)
-    size = path.stat().st_size
-    seen = 0
-
-    def change_once_hashed(n: int) -> None:
-        nonlocal seen
-        seen += n
-        if seen == size:
-            with path.open("r+b") as f:
-                f.write(b"\x00changed")
 
     with get_storage() as store, pytest.raises(IntegrityFailure, match="changed while"):
         push_dataset(
-            path=path, source="s", actor=Actor.for_cli(), storage=store, progress=change_once_hashed
+            path=path,
+            source="s",
+            actor=Actor.for_cli(),
+            storage=store,
+            progress=change_once_hashed(path),
         )
     assert not Dataset.objects.exists()
     assert [p for p in ssh_settings.base.rglob("*") if p.is_file()] == []
