@@ -20,6 +20,7 @@ peak RSS of every datatrac process (os.wait4's ru_maxrss; issue 3 asks < 150 MB)
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import os
 import platform
@@ -102,6 +103,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     args = parser.parse_args()
 
+    # An installed DataTrac has its bytecode compiled; so should the one measured here
+    # (under PYTHONDONTWRITEBYTECODE every start would compile the project anew).
+    for package in ("datatrac_site", "registry", "lineage"):
+        compileall.compile_dir(REPO / package, quiet=1)
     work = Path(tempfile.mkdtemp(prefix="dt-bench-ssh-", dir=args.workdir))
     server = start_sshd(work / "sshd")
     try:

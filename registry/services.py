@@ -513,7 +513,7 @@ def stream_object(*, dataset: Dataset, storage: Storage) -> Iterator[bytes]:
     digest = hashlib.sha256()
     received = 0
     with storage.open(dataset.sha256) as src:
-        while chunk := src.read(CHUNK_SIZE):
+        while chunk := src.read(storage.read_size):
             digest.update(chunk)
             received += len(chunk)
             yield chunk

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
-from registry.hashing import Progress, require_full_hash
+from registry.hashing import CHUNK_SIZE, Progress, require_full_hash
 
 # Temporary uploads carry this suffix; `gc` sweeps the stale ones.
 TEMP_SUFFIX = ".tmp"
@@ -35,6 +35,8 @@ class Storage(abc.ABC):
 
     #: The configured URL, e.g. ``file:///srv/datatrac`` or ``ssh://dt@host/srv/datatrac``.
     url: str
+    #: How much to ask of a reader from ``open`` at a time; a read may return less.
+    read_size: int = CHUNK_SIZE
 
     def __enter__(self) -> Self:
         return self

@@ -45,6 +45,7 @@ from fabric import Config, Connection
 
 from registry.errors import IntegrityFailure, ObjectMissing, StoreError
 from registry.hashing import Progress, require_full_hash
+from registry.storage.allocator import keep_freed_memory
 from registry.storage.base import TEMP_SUFFIX, Storage, object_key
 
 # AES-GCM first: paramiko's default list starts with AES-CTR + HMAC, and on loopback the
@@ -176,6 +177,11 @@ def _finish_pipelined_writes(sftp: paramiko.SFTPClient, remote: paramiko.SFTPFil
 class SSHStorage(Storage):
     """Objects under ``base`` on an SSH server, reached with one connection per instance."""
 
+    # Ask for as much as the channel may hold: each read then takes all that arrived in
+    # one copy, where a smaller request leaves paramiko shifting the rest of its buffer
+    # down (1 GiB: 7.6 s at 1 MiB reads, 5.9 s at the window's size; measured).
+    read_size = DOWNLOAD_WINDOW
+
     def __init__(
         self,
         *,
@@ -285,6 +291,8 @@ class SSHStorage(Storage):
         if self._conn is not None and self._conn.is_connected:
             return self._conn
         self.close()
+        # A connection streams megabytes through paramiko's buffers: reuse freed memory.
+        keep_freed_memory()
         conn = self._new_connection()
         where = f"{conn.user}@{conn.host}:{conn.port}"
         try:
@@ -647,7 +655,6 @@ class SSHStorage(Storage):
 
     def open(self, sha256: str) -> AbstractContextManager[BinaryIO]:
         path = self._path(sha256)
-        size = self.stat(sha256)  # ObjectMissing now, not after the first read
         try:
             transport = self._connect().client.get_transport()
             assert transport is not None
@@ -664,7 +671,15 @@ class SSHStorage(Storage):
             raise
         except Exception as exc:
             raise self._error(exc, f"opening {sha256}", path) from exc
-        return self._reading(_ChannelReader(channel, size, self, sha256))
+        reader = _ChannelReader(channel, self, sha256)
+        try:
+            # ObjectMissing now, not after the caller has started its output. One
+            # channel does it: a separate SFTP stat cost a second session (~0.2 s).
+            reader.wait_for_start()
+        except BaseException:
+            reader.close()
+            raise
+        return self._reading(reader)
 
     @contextmanager
     def _reading(self, reader: _ChannelReader) -> Iterator[BinaryIO]:
@@ -772,47 +787,52 @@ class _ChannelReader(io.RawIOBase):
     """The stdout of a remote ``cat`` of one object, as a streaming binary reader.
 
     The SSH channel window (DOWNLOAD_WINDOW) is the only read-ahead, so memory stays
-    flat whatever the object's size. At the end the exit status and the byte count are
-    checked, so a server that dies mid-stream is an error, never a short file.
+    flat whatever the object's size. At the end the exit status is checked, so a
+    server that dies mid-stream is an error, never a short file (the byte count and
+    the hash are the caller's to check, as for every store).
     """
 
-    def __init__(
-        self, channel: paramiko.Channel, size: int, store: SSHStorage, sha256: str
-    ) -> None:
+    def __init__(self, channel: paramiko.Channel, store: SSHStorage, sha256: str) -> None:
         super().__init__()
         self._channel = channel
-        self._size = size
         self._store = store
         self._sha256 = sha256
         self._received = 0
+        self._first = b""
+
+    def wait_for_start(self) -> None:
+        """Block until the first bytes arrive or the command ends (raising if it failed)."""
+        self._first = self._recv(self._store.read_size)
+        if not self._first:
+            self._check_end()
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes: whatever has arrived, waiting only if nothing has.
+
+        One ``recv`` per call and no gathering: joining packets into chunks of a set
+        size copied every byte once more, for nothing (see SSHStorage.read_size).
+        """
         if size is None or size < 0:
             return self.readall()
         if size == 0:
             return b""
-        # Gather up to `size` bytes: the channel hands out one SSH packet (32 KiB) at a
-        # time, and callers doing per-chunk work (hashing, progress bars) run far faster
-        # on the megabyte chunks they ask for.
-        pieces: list[bytes] = []
-        wanted = size
+        if self._first:
+            data, self._first = self._first[:size], self._first[size:]
+            return data
+        data = self._recv(size)
+        if not data:
+            self._check_end()
+        return data
+
+    def _recv(self, size: int) -> bytes:
         try:
-            while wanted > 0:
-                piece = self._channel.recv(wanted)
-                if not piece:
-                    break
-                pieces.append(piece)
-                wanted -= len(piece)
+            data = self._channel.recv(size)
         except Exception as exc:
             raise self._store._error(exc, f"downloading {self._sha256}") from exc
-        data = b"".join(pieces) if len(pieces) != 1 else pieces[0]
-        if data:
-            self._received += len(data)
-        else:
-            self._check_end()
+        self._received += len(data)
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -822,7 +842,7 @@ class _ChannelReader(io.RawIOBase):
         return len(data)
 
     def _check_end(self) -> None:
-        """At EOF: did ``cat`` exit 0 after sending every byte?"""
+        """At EOF: did ``cat`` exit 0?"""
         channel = self._channel
         if not channel.status_event.wait(self._store.timeout):
             raise StoreError(
@@ -832,11 +852,11 @@ class _ChannelReader(io.RawIOBase):
         status = channel.exit_status
         if status == _EXIT_MISSING:
             raise ObjectMissing(self._sha256, self._store.url)
-        if status != 0 or self._received != self._size:
+        if status != 0:
             reason = (
                 "lost the connection"
                 if status == -1
-                else f"got {self._received} of {self._size} bytes (exit {status})"
+                else f"the server's cat exited {status} after {self._received} bytes"
             )
             raise StoreError(
                 f"downloading {self._sha256} from {self._store.destination} failed: {reason}"

@@ -111,6 +111,36 @@ def test_open_reads_in_chunks_with_read_and_readinto(
     assert digest.hexdigest() == sha
 
 
+def test_a_download_starts_one_session_on_the_server(
+    store: SSHStorage, ssh_settings: SSHStoreConfig, write_file: Callable[..., tuple[Path, str]]
+) -> None:
+    path, sha = write_file(2 * MiB)
+    store.put(sha, path)
+    store.close()  # a fresh connection, with no SFTP session open yet
+    sessions_before = ssh_settings.server.count_in_log("Starting session:")
+
+    assert read_all(store, sha) == path.read_bytes()
+
+    # The remote cat alone: each session costs the server a fork and the client a
+    # round trip, so a download does not open SFTP just to stat the object first.
+    assert ssh_settings.server.count_in_log("Starting session:") == sessions_before + 1
+
+
+def test_a_download_reads_whatever_has_arrived_up_to_the_size_asked(
+    store: SSHStorage, write_file: Callable[..., tuple[Path, str]]
+) -> None:
+    path, sha = write_file(3 * MiB)
+    store.put(sha, path)
+
+    with store.open(sha) as reader:
+        sizes = []
+        while chunk := reader.read(store.read_size):
+            sizes.append(len(chunk))
+
+    assert sum(sizes) == 3 * MiB
+    assert all(0 < size <= store.read_size for size in sizes)
+
+
 def test_put_of_an_existing_object_leaves_one_object(
     store: SSHStorage, ssh_settings: SSHStoreConfig, write_file: Callable[..., tuple[Path, str]]
 ) -> None:
