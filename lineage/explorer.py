@@ -293,7 +293,7 @@ def _reachable(start: int, edges: list[tuple[int, int]], *, upward: bool) -> set
 def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) -> Drawing:
     """Walk, merge expansions, pick what to draw, lay it out.
 
-    A bounded number of queries: the centre's graph (six), four per expanded node (at
+    A bounded number of queries: the centre's graph (three), two per expanded node (at
     most MAX_EXPANDED), one resolving the expanded hashes, and one for the degrees.
     """
     depth = min(max(depth, 1), MAX_DEPTH)

@@ -121,7 +121,7 @@ def test_lineage_graph_counts_stop_at_the_cap_and_say_so(monkeypatch: pytest.Mon
 
 def test_lineage_graph_uses_a_fixed_number_of_queries(django_assert_max_num_queries) -> None:
     nodes = chain(30)
-    # A walk each way, the rows, the edges among them, a capped count each way.
-    with django_assert_max_num_queries(6):
+    # Both walks with their rows, the edges among them, both capped counts.
+    with django_assert_max_num_queries(3):
         graph = lineage_graph(dataset=nodes[15], depth=10)
     assert len(graph.nodes) == 21
