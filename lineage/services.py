@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, Value
 
 from lineage.models import LineageEdge
 from registry.errors import LineageError
@@ -195,22 +194,27 @@ def relative_counts(dataset: Dataset) -> tuple[int, int]:
 
 
 def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """({id: parents}, {id: children}) of the datasets ``ids``, in one query."""
+    """({id: parents}, {id: children}) of the datasets ``ids``, in one query.
 
-    def edges_per(column: str, side: str) -> QuerySet[LineageEdge, tuple[str, int, int]]:
-        return (
-            LineageEdge.objects.filter(**{f"{column}__in": ids})
-            .values(column)
-            .annotate(side=Value(side), n=Count("id"))
-            .values_list("side", column, "n")
-            .order_by()
-        )
-
-    counts: dict[str, dict[int, int]] = {"parents": {}, "children": {}}
-    into, out_of = edges_per("child_id", "parents"), edges_per("parent_id", "children")
-    for side, pk, n in into.union(out_of, all=True).order_by():
-        counts[side][pk] = n
-    return counts["parents"], counts["children"]
+    Raw SQL like relative_counts: the ORM's union of two annotated querysets took
+    longer to compile than to run (3 of the explorer's 5 ms for it at 1M edges).
+    """
+    if not ids:
+        return {}, {}
+    marks = ", ".join(["%s"] * len(ids))
+    sql = f"""
+        SELECT 0, child_id, COUNT(*) FROM {EDGE_TABLE} WHERE child_id IN ({marks})
+        GROUP BY child_id
+        UNION ALL
+        SELECT 1, parent_id, COUNT(*) FROM {EDGE_TABLE} WHERE parent_id IN ({marks})
+        GROUP BY parent_id
+    """  # noqa: S608 - only the table name and placeholders are interpolated
+    counts: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, *ids])
+        for side, pk, n in cursor.fetchall():
+            counts[side][pk] = n
+    return counts
 
 
 def _walk_cte(name: str, direction: Direction, per_node: int | None) -> str:
@@ -288,6 +292,23 @@ def _neighbourhood(
         # A dataset both above and below would be a cycle; linking forbids it.
         levels.setdefault(row.pk, row.level)  # type: ignore[attr-defined]  # the query's column
     return rows, levels
+
+
+def _edges_among(ids: list[int]) -> list[tuple[int, int]]:
+    """The (parent, child) edges between the datasets ``ids``, in order.
+
+    Raw SQL: the ORM took twice as long to compile two IN lists of a few hundred ids
+    as PostgreSQL took to answer.
+    """
+    marks = ", ".join(["%s"] * len(ids))
+    sql = f"""
+        SELECT parent_id, child_id FROM {EDGE_TABLE}
+        WHERE parent_id IN ({marks}) AND child_id IN ({marks})
+        ORDER BY parent_id, child_id
+    """  # noqa: S608 - only the table name and placeholders are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, *ids])
+        return [(parent, child) for parent, child in cursor.fetchall()]
 
 
 def count_reachable(dataset_id: int, cap: int = COUNT_CAP) -> tuple[int, int]:
@@ -368,12 +389,7 @@ def lineage_graph(
     rows, near = _neighbourhood(dataset.pk, depth, per_node)
     levels = {dataset.pk: 0, **near}
     rows[dataset.pk] = dataset
-    ids = list(levels)
-    edges = list(
-        LineageEdge.objects.filter(parent_id__in=ids, child_id__in=ids)
-        .order_by("parent_id", "child_id")
-        .values_list("parent_id", "child_id")
-    )
+    edges = _edges_among(list(levels))
     graph = LineageGraph(center=dataset, depth=depth, nodes=rows, levels=levels, edges=edges)
     if counts:
         up_count, down_count = count_reachable(dataset.pk)

@@ -22,7 +22,8 @@ from django.core.management.base import (
     DjangoHelpFormatter,
 )
 from django.db import DatabaseError, connection
-from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -52,17 +53,35 @@ def uses_embedded_database() -> bool:
     return not os.environ.get("DATABASE_URL") and connection.vendor == "sqlite"
 
 
+def _unapplied_migrations() -> set[tuple[str, str]]:
+    """The newest migration of each app, where the database has not recorded it.
+
+    From the migration files and one query of Django's record of what was applied:
+    MigrationExecutor also lists every table in the database first, a catalog query
+    that was a tenth of a `datatrac lineage` at 1M datasets.
+    """
+    leaves = set(MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes())
+    try:
+        applied = set(
+            MigrationRecorder(connection)
+            .migration_qs.filter(app__in={app for app, _ in leaves})
+            .values_list("app", "name")
+        )
+    except DatabaseError:  # connected, so: no record table yet, a new database
+        return leaves
+    return leaves - applied
+
+
 def ensure_database_ready(stderr: Callable[[str], Any]) -> None:
     """Migrate the embedded SQLite registry on first use; elsewhere, say what to run."""
     if uses_embedded_database():
         # SQLite creates the file, not the directory it lives in.
         Path(settings.DATATRAC_HOME).mkdir(parents=True, exist_ok=True)
     try:
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        connection.ensure_connection()
     except DatabaseError as exc:
         raise DataTracError(f"cannot reach the registry database: {exc}".strip()) from exc
-    if not pending:
+    if not _unapplied_migrations():
         return
     if uses_embedded_database():
         settings.DATATRAC_HOME.mkdir(parents=True, exist_ok=True)
