@@ -16,4 +16,3 @@ from registry.storage.allocator import keep_freed_memory
 def test_glibc_takes_the_thresholds() -> None:
     # mallopt returns 0 for a value it refuses: the mmap threshold may not exceed 32 MiB.
     assert keep_freed_memory() is True
-
