@@ -300,6 +300,8 @@ def _edges_among(ids: list[int]) -> list[tuple[int, int]]:
     Raw SQL: the ORM took twice as long to compile two IN lists of a few hundred ids
     as PostgreSQL took to answer.
     """
+    if not ids:
+        return []
     marks = ", ".join(["%s"] * len(ids))
     sql = f"""
         SELECT parent_id, child_id FROM {EDGE_TABLE}
@@ -311,12 +313,13 @@ def _edges_among(ids: list[int]) -> list[tuple[int, int]]:
         return [(parent, child) for parent, child in cursor.fetchall()]
 
 
-def count_reachable(dataset_id: int, cap: int = COUNT_CAP) -> tuple[int, int]:
+def count_reachable(dataset_id: int, cap: int | None = None) -> tuple[int, int]:
     """(ancestors, descendants) of a dataset at all depths, each up to ``cap`` + 1.
 
-    More than ``cap`` means "at least that many": each walk stops reading there. Both
-    directions are one statement.
+    More than ``cap`` (default COUNT_CAP) means "at least that many": each walk stops
+    reading there. Both directions are one statement.
     """
+    cap = COUNT_CAP if cap is None else cap
 
     def reach(name: str, direction: Direction) -> str:
         near, far = ("child_id", "parent_id") if direction == "up" else ("parent_id", "child_id")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
@@ -27,7 +27,7 @@ from lineage.models import LineageEdge
 from lineage.services import lineage_graph
 from registry import units
 from registry.errors import DataTracError, PermissionDenied
-from registry.models import AuditEvent, Dataset
+from registry.models import AuditEvent, Dataset, DatasetQuerySet
 from registry.services import (
     Actor,
     delete_dataset,
@@ -249,7 +249,7 @@ class HashPrefixSearchMixin:
 
 
 @admin.register(Dataset)
-class DatasetAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "short_hash",
         "name",
@@ -262,8 +262,24 @@ class DatasetAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[typ
     )
     list_display_links = ("short_hash", "name")
     list_filter = ("state", "pushed_by", ("pushed_at", admin.DateFieldListFilter))
-    search_fields = ("name", "source")
-    search_help_text = "Name or source (any part), or a hash prefix of 6 or more characters."
+    # Searched by get_search_results below (naming a field shows the search box).
+    search_fields = ("search_text",)
+    search_help_text = (
+        "Name, source or description (any part), or a hash prefix of 6 or more characters."
+    )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """The search of the browser and `fetch --search` (DatasetQuerySet.search).
+
+        One upper-cased column through its trigram index, or a hash prefix through the
+        unique index; the admin's own search would upper-case every row's columns.
+        """
+        if not search_term.strip():
+            return queryset, False
+        return cast(DatasetQuerySet, queryset).search(search_term), False
+
     fields = (
         "sha256",
         "name",

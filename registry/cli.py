@@ -67,7 +67,11 @@ def _unapplied_migrations() -> set[tuple[str, str]]:
             .migration_qs.filter(app__in={app for app, _ in leaves})
             .values_list("app", "name")
         )
-    except DatabaseError:  # connected, so: no record table yet, a new database
+    except DatabaseError as exc:
+        # Connected, so most likely a new database with no record yet; anything else
+        # (a permission, a lock) must not be mistaken for it.
+        if MigrationRecorder(connection).has_table():
+            raise DataTracError(f"cannot read the registry database: {exc}".strip()) from exc
         return leaves
     return leaves - applied
 

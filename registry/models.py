@@ -24,6 +24,11 @@ from registry.naming import storable_text
 SHORT_HASH = 12
 # Long text columns sort by this many leading characters (see Dataset.Meta.indexes).
 SORT_PREFIX = 200
+# Joins the columns of Dataset.search_text: the ASCII unit separator, a control character
+# nobody types. Only a search holding it could match across two columns (a newline would
+# let "a\nb" match a name ending in "a" and a source starting with "b"); searches are
+# taken as typed, as names are stored as given.
+SEARCH_SEPARATOR = "\x1f"
 
 
 class DatasetQuerySet(models.QuerySet["Dataset"]):
@@ -48,8 +53,8 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
 
         Text that is the start of some dataset's hash (MIN_PREFIX or more hex characters,
         as every command takes) finds those datasets alone: someone pasting a hash wants
-        that dataset, and the unique index answers in one seek where the trigram indexes
-        take milliseconds over a string that no name contains. Deciding that runs one
+        that dataset, and the unique index answers in one seek where the trigram index
+        takes milliseconds over a string that no name contains. Deciding that runs one
         small query *now*, on this queryset as filtered so far: apply ``search`` after
         the other filters. (A lazy ``Exists`` in the same query would not do: the
         planner has chosen the trigram scans before it knows the answer.)
@@ -118,14 +123,15 @@ class Dataset(models.Model):
     last_verified_at = models.DateTimeField(null=True, blank=True)
     # What a search looks in: name, source and description, upper-cased by the database
     # on every write. A search then tests one LIKE a row where it upper-cased three
-    # columns a row, which was the larger part of its time (docs/benchmarks.md).
+    # columns a row, which was the larger part of its time (docs/benchmarks.md). The
+    # columns are joined by SEARCH_SEPARATOR, which a search never contains.
     search_text = models.GeneratedField(
         expression=Upper(
             Concat(
                 "name",
-                Value("\n"),
+                Value(SEARCH_SEPARATOR),
                 "source",
-                Value("\n"),
+                Value(SEARCH_SEPARATOR),
                 "description",
                 output_field=models.TextField(),
             )
@@ -141,8 +147,8 @@ class Dataset(models.Model):
         # One (sort key, id) btree per sortable column of the browser, so that each sort
         # is a keyset seek (registry.keyset). Names and sources are unbounded text (a btree
         # row must stay under ~2.7 kB), so they are indexed and sorted by their first
-        # SORT_PREFIX characters. The search's trigram indexes are PostgreSQL-only: they
-        # live in migration 0004, not here.
+        # SORT_PREFIX characters. The search's trigram index (on search_text) is
+        # PostgreSQL-only: it lives in migration 0007, not here.
         indexes = [
             models.Index(F("pushed_at"), F("id"), name="dataset_pushed_at_key"),
             models.Index(Left("name", SORT_PREFIX), F("id"), name="dataset_name_key"),

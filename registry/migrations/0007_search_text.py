@@ -4,9 +4,10 @@ A search walked the sort key's index and tested ``UPPER(col) LIKE`` on name, sou
 and description for every row until a page matched: at 1M datasets a common word read
 ~4,300 rows, and the three UPPER() calls a row were more than half of its 15 ms.
 ``search_text`` is the three columns upper-cased once, on write (a stored generated
-column), so a search is one LIKE a row (6-7 ms there). On PostgreSQL one pg_trgm GIN
-index on it replaces the three on UPPER(col) (migration 0004), and the planner's plain
-column statistics replace the expression statistics of migration 0006.
+column, the three joined by the unit separator U+001F), so a search is one LIKE a
+row (6-7 ms there). On PostgreSQL one pg_trgm GIN index on it replaces the three on
+UPPER(col) (migration 0004), and the planner's plain column statistics replace the
+expression statistics of migration 0006.
 """
 
 from django.db import migrations, models
@@ -31,9 +32,9 @@ class Migration(migrations.Migration):
                 expression=Upper(
                     Concat(
                         "name",
-                        models.Value("\n"),
+                        models.Value("\x1f"),
                         "source",
-                        models.Value("\n"),
+                        models.Value("\x1f"),
                         "description",
                         output_field=models.TextField(),
                     )

@@ -655,6 +655,7 @@ class SSHStorage(Storage):
 
     def open(self, sha256: str) -> AbstractContextManager[BinaryIO]:
         path = self._path(sha256)
+        channel: paramiko.Channel | None = None
         try:
             transport = self._connect().client.get_transport()
             assert transport is not None
@@ -667,9 +668,11 @@ class SSHStorage(Storage):
             )
             channel.exec_command(f"/bin/sh -c {shlex.quote(script)}")
             channel.shutdown_write()
-        except StoreError:
-            raise
-        except Exception as exc:
+        except BaseException as exc:
+            if channel is not None:
+                channel.close()
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
             raise self._error(exc, f"opening {sha256}", path) from exc
         reader = _ChannelReader(channel, self, sha256)
         try:
@@ -798,13 +801,15 @@ class _ChannelReader(io.RawIOBase):
         self._store = store
         self._sha256 = sha256
         self._received = 0
-        self._first = b""
+        # What wait_for_start received, handed out before anything else is read.
+        self._first = memoryview(b"")
 
     def wait_for_start(self) -> None:
         """Block until the first bytes arrive or the command ends (raising if it failed)."""
-        self._first = self._recv(self._store.read_size)
-        if not self._first:
+        first = self._recv(self._store.read_size)
+        if not first:
             self._check_end()
+        self._first = memoryview(first)
 
     def readable(self) -> bool:
         return True
@@ -820,8 +825,8 @@ class _ChannelReader(io.RawIOBase):
         if size == 0:
             return b""
         if self._first:
-            data, self._first = self._first[:size], self._first[size:]
-            return data
+            first, self._first = self._first[:size], self._first[size:]
+            return first.tobytes()
         data = self._recv(size)
         if not data:
             self._check_end()

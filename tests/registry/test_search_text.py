@@ -18,12 +18,12 @@ on_postgresql = pytest.mark.skipif(
 def test_search_text_follows_every_write_of_name_source_and_description() -> None:
     dataset = DatasetFactory(name="Weather.csv", source="https://x.example/a", description="daily")
     dataset.refresh_from_db()
-    assert dataset.search_text == "WEATHER.CSV\nHTTPS://X.EXAMPLE/A\nDAILY"
+    assert dataset.search_text == "WEATHER.CSV\x1fHTTPS://X.EXAMPLE/A\x1fDAILY"
 
     Dataset.objects.filter(pk=dataset.pk).update(name="rain.csv", description="")
     dataset.refresh_from_db()
 
-    assert dataset.search_text == "RAIN.CSV\nHTTPS://X.EXAMPLE/A\n"
+    assert dataset.search_text == "RAIN.CSV\x1fHTTPS://X.EXAMPLE/A\x1f"
     assert list(Dataset.objects.search("rain")) == [dataset]
     assert list(Dataset.objects.search("weather")) == []
 
@@ -33,6 +33,32 @@ def test_a_search_does_not_match_across_the_joins_between_columns() -> None:
 
     assert not Dataset.objects.search("alphabeta").exists()
     assert not Dataset.objects.search("alpha beta").exists()
+    # The columns are joined by the unit separator (U+001F), not by a newline.
+    assert not Dataset.objects.search("alpha\nbeta").exists()
+
+
+def test_a_newline_in_a_name_is_found_by_a_search_with_that_newline() -> None:
+    dataset = DatasetFactory(name="two\nlines", source="", description="")
+
+    assert list(Dataset.objects.search("o\nl")) == [dataset]
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("100%", {"sale 100% off"}),
+        ("100_", set()),  # _ is a character here, not LIKE's "any one character"
+        ("a_b", {"a_b.csv"}),
+        ("a\\b", {"dir\\a\\b"}),
+        ("%", {"sale 100% off"}),
+        ("café", {"café.csv"}),
+    ],
+)
+def test_search_text_is_taken_literally_and_case_blind(text: str, matches: set[str]) -> None:
+    for name in ("sale 100% off", "sale 1000 off", "a_b.csv", "axb.csv", "dir\\a\\b", "café.csv"):
+        DatasetFactory(name=name, source="", description="")
+
+    assert {d.name for d in Dataset.objects.search(text)} == matches
 
 
 @on_postgresql

@@ -126,19 +126,20 @@ def test_a_download_starts_one_session_on_the_server(
     assert ssh_settings.server.count_in_log("Starting session:") == sessions_before + 1
 
 
-def test_a_download_reads_whatever_has_arrived_up_to_the_size_asked(
-    store: SSHStorage, write_file: Callable[..., tuple[Path, str]]
+@pytest.mark.parametrize("size", [1, 100_000, 4 * MiB])
+def test_reads_of_any_size_return_every_byte_in_order_and_never_more_than_asked(
+    store: SSHStorage, write_file: Callable[..., tuple[Path, str]], size: int
 ) -> None:
-    path, sha = write_file(3 * MiB)
+    path, sha = write_file(MiB + 17 if size > 1 else 70_000)
     store.put(sha, path)
 
     with store.open(sha) as reader:
-        sizes = []
-        while chunk := reader.read(store.read_size):
-            sizes.append(len(chunk))
+        chunks = []
+        while chunk := reader.read(size):
+            assert 0 < len(chunk) <= size
+            chunks.append(chunk)
 
-    assert sum(sizes) == 3 * MiB
-    assert all(0 < size <= store.read_size for size in sizes)
+    assert b"".join(chunks) == path.read_bytes()
 
 
 def test_put_of_an_existing_object_leaves_one_object(
