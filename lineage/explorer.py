@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from lineage import services
 from lineage.layout import layered_layout
-from lineage.services import LineageGraph, degrees, lineage_graph
+from lineage.services import LineageGraph, lineage_graph
 from registry.models import Dataset
 from registry.units import NBSP, human_size
 
@@ -32,6 +33,7 @@ MAX_EXPANDED_NEIGHBOURS = 2 * MAX_NEIGHBOURS
 MAX_DRAWN = 160
 NODE_WIDTH = 208
 NODE_HEIGHT = 46
+LABEL_CHARS = 26  # a node's name is cut to this many characters (the full one is its title)
 CENTRED_MAX_WIDTH = 1100  # about the graph frame's width on a desktop screen
 
 
@@ -49,14 +51,21 @@ class Badge:
     height: float = 20
 
 
-def _badge(count: int, *, edge_x: float, cy: float, side: int, what: str) -> Badge | None:
-    """A pill just outside a node's left (side -1) or right (side +1) edge."""
+def _badge(
+    count: int, *, at_least: bool, edge_x: float, cy: float, side: int, what: str
+) -> Badge | None:
+    """A pill just outside a node's left (side -1) or right (side +1) edge.
+
+    ``at_least``: the node's degree was counted only up to COUNT_CAP, so ``count`` is a
+    lower bound ("+226+").
+    """
     if count <= 0:
         return None
-    label = f"+{count:,}"
+    more = "+" if at_least else ""
+    label = f"+{count:,}{more}"
     width = 12 + 7.5 * len(label)
     x = edge_x - 6 - width if side < 0 else edge_x + 6
-    title = f"{count:,} more {what} not shown"
+    title = f"{count:,}{' or more' if at_least else ' more'} {what} not shown"
     return Badge(
         x=round(x, 1),
         y=round(cy - 10, 1),
@@ -80,6 +89,9 @@ class Node:
     recenter_url: str
     expand_url: str  # "" when the node is already expanded or has nothing hidden
     detail_url: str
+    # The hidden counts are lower bounds: the degree was counted up to COUNT_CAP only.
+    parents_capped: bool = False
+    children_capped: bool = False
     width: float = NODE_WIDTH
     height: float = NODE_HEIGHT
 
@@ -114,11 +126,25 @@ class Node:
 
     @property
     def parents_badge(self) -> Badge | None:
-        return _badge(self.hidden_parents, edge_x=self.x, cy=self.cy, side=-1, what="parents")
+        return _badge(
+            self.hidden_parents,
+            at_least=self.parents_capped,
+            edge_x=self.x,
+            cy=self.cy,
+            side=-1,
+            what="parents",
+        )
 
     @property
     def children_badge(self) -> Badge | None:
-        return _badge(self.hidden_children, edge_x=self.right, cy=self.cy, side=1, what="children")
+        return _badge(
+            self.hidden_children,
+            at_least=self.children_capped,
+            edge_x=self.right,
+            cy=self.cy,
+            side=1,
+            what="children",
+        )
 
     @property
     def css_class(self) -> str:
@@ -133,51 +159,52 @@ class Node:
 
         Built here rather than in the template for the same reason as the browser's
         rows (registry.tables): about 25 template variables a node made the template
-        engine the larger part of an explorer page's time.
+        engine the larger part of an explorer page's time. Each value is escaped once
+        (the link's URL appears twice) and the fixed pieces are passed as safe.
         """
         dataset = self.dataset
-        center = self.role == "center"
         meta = f"{dataset.short_hash[:8]} · {human_size(dataset.size, NBSP)}"
         if not dataset.is_available:
             meta += " · deleted"
+        if self.role == "center":
+            href, hx_get, action = conditional_escape(self.detail_url), _EMPTY, _OPEN_PAGE
+        else:
+            href = conditional_escape(self.recenter_url)
+            hx_get, action = _hx_get(href), _RECENTRE
         return format_html(
             NODE_SVG,
             self.css_class,
             dataset.sha256,
-            self.detail_url if center else self.recenter_url,
-            "" if center else format_html(' hx-get="{}"', self.recenter_url),
+            href,
+            hx_get,
             dataset.name,
             dataset.short_hash,
-            " (open its page)" if center else " (centre the graph here)",
-            self.x,
-            self.y,
-            self.width,
-            self.height,
-            self.text_x,
-            self.name_y,
+            action,
+            _numbers(
+                'x="{}" y="{}" width="{}" height="{}"', self.x, self.y, self.width, self.height
+            ),
+            _numbers('x="{}" y="{}"', self.text_x, self.name_y),
             self.label,
-            self.text_x,
-            self.meta_y,
+            _numbers('x="{}" y="{}"', self.text_x, self.meta_y),
             meta,
             self._badge_svg(self.parents_badge),
             self._badge_svg(self.children_badge),
         )
 
-    def _badge_svg(self, badge: Badge | None) -> SafeString | str:
+    def _badge_svg(self, badge: Badge | None) -> SafeString:
         if badge is None:
-            return ""
+            return _EMPTY
+        expand = conditional_escape(self.expand_url) if self.expand_url else _EMPTY
         return format_html(
             BADGE_SVG,
-            self.more_url,
-            format_html(' hx-get="{}"', self.expand_url) if self.expand_url else "",
+            expand or conditional_escape(self.more_url),
+            _hx_get(expand) if expand else _EMPTY,
             badge.title,
-            ": expand" if self.expand_url else "",
-            badge.x,
-            badge.y,
-            badge.width,
-            badge.height,
-            badge.text_x,
-            badge.text_y,
+            _EXPAND if expand else _EMPTY,
+            _numbers(
+                'x="{}" y="{}" width="{}" height="{}"', badge.x, badge.y, badge.width, badge.height
+            ),
+            _numbers('x="{}" y="{}"', badge.text_x, badge.text_y),
             badge.label,
         )
 
@@ -188,18 +215,33 @@ NODE_SVG = (
     '<g class="{}" data-sha256="{}">'
     '<a href="{}"{} class="node-link">'
     "<title>{} — {}{}</title>"
-    '<rect x="{}" y="{}" width="{}" height="{}" rx="9"/>'
-    '<text x="{}" y="{}" class="node-name">{}</text>'
-    '<text x="{}" y="{}" class="node-meta">{}</text>'
+    '<rect {} rx="9"/>'
+    '<text {} class="node-name">{}</text>'
+    '<text {} class="node-meta">{}</text>'
     "</a>{}{}</g>"
 )
 BADGE_SVG = (
-    '<a href="{}"{} class="badge-link">'
-    "<title>{}{}</title>"
-    '<rect x="{}" y="{}" width="{}" height="{}" rx="10"/>'
-    '<text x="{}" y="{}">{}</text>'
-    "</a>"
+    '<a href="{}"{} class="badge-link"><title>{}{}</title><rect {} rx="10"/><text {}>{}</text></a>'
 )
+# Fixed pieces, safe as they are: format_html passes them through without escaping.
+_EMPTY = mark_safe("")
+_OPEN_PAGE = mark_safe(" (open its page)")
+_RECENTRE = mark_safe(" (centre the graph here)")
+_EXPAND = mark_safe(": expand")
+
+
+def _hx_get(escaped_url: SafeString) -> SafeString:
+    """An ``hx-get`` attribute for a URL that is escaped already."""
+    return mark_safe(f' hx-get="{escaped_url}"')  # noqa: S308 - escaped by the caller
+
+
+def _numbers(template: str, *values: float) -> SafeString:
+    """SVG attributes whose values are numbers: nothing in them to escape.
+
+    Passed to format_html as one safe argument instead of escaping each coordinate on
+    its own.
+    """
+    return mark_safe(template.format(*values))  # noqa: S308 - floats and ints only
 
 
 @dataclass(frozen=True)
@@ -301,22 +343,29 @@ def _reachable(start: int, edges: list[tuple[int, int]], *, upward: bool) -> set
 def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) -> Drawing:
     """Walk, merge expansions, pick what to draw, lay it out.
 
-    A bounded number of queries: the centre's graph (three), two per expanded node (at
-    most MAX_EXPANDED), one resolving the expanded hashes, and one for the degrees.
+    A bounded number of queries: the centre's graph with every node's degrees (one),
+    one per expanded node (at most MAX_EXPANDED) and one resolving the expanded hashes.
     """
     depth = min(max(depth, 1), MAX_DEPTH)
     # No node draws more than MAX_EXPANDED_NEIGHBOURS of its neighbours: load no more.
-    graph = lineage_graph(dataset=center, depth=depth, per_node=MAX_EXPANDED_NEIGHBOURS)
+    graph = lineage_graph(
+        dataset=center, depth=depth, degrees=True, per_node=MAX_EXPANDED_NEIGHBOURS
+    )
     nodes: dict[int, Dataset] = dict(graph.nodes)
     edges: set[tuple[int, int]] = set(graph.edges)
+    # {id: (parents, children)}, each counted up to COUNT_CAP + 1.
+    node_degrees = dict(graph.degrees)
     expanded_rows = (
         list(Dataset.objects.filter(sha256__in=list(expand)).order_by("sha256")) if expand else []
     )
     expanded_ids = {center.pk}
     for row in expanded_rows:
-        hop = lineage_graph(dataset=row, depth=1, counts=False, per_node=MAX_EXPANDED_NEIGHBOURS)
+        hop = lineage_graph(
+            dataset=row, depth=1, counts=False, degrees=True, per_node=MAX_EXPANDED_NEIGHBOURS
+        )
         nodes.update(hop.nodes)
         edges.update(hop.edges)
+        node_degrees.update(hop.degrees)
         expanded_ids.add(row.pk)
     expanded = tuple(row.sha256 for row in expanded_rows)
 
@@ -350,7 +399,10 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
     drawn_set = set(drawn)
     drawn_edges = sorted((p, c) for p, c in edges if p in drawn_set and c in drawn_set)
 
-    in_degree, out_degree = degrees(drawn)
+    # Counted up to COUNT_CAP each: a badge says "+226+" rather than count 10,000 rows.
+    cap = services.COUNT_CAP
+    in_degree = {pk: node_degrees.get(pk, (0, 0))[0] for pk in drawn}
+    out_degree = {pk: node_degrees.get(pk, (0, 0))[1] for pk in drawn}
     # The walk loads at most MAX_EXPANDED_NEIGHBOURS a node, so a node with more than it
     # may draw was cut there, before the loop above could see it.
     truncated = truncated or any(
@@ -387,8 +439,10 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
             if pk in descendants
             else "related"
         )
-        hidden_parents = max(in_degree.get(pk, 0) - shown_parents[pk], 0)
-        hidden_children = max(out_degree.get(pk, 0) - shown_children[pk], 0)
+        parents_capped = in_degree.get(pk, 0) > cap
+        children_capped = out_degree.get(pk, 0) > cap
+        hidden_parents = max(min(in_degree.get(pk, 0), cap) - shown_parents[pk], 0)
+        hidden_children = max(min(out_degree.get(pk, 0), cap) - shown_children[pk], 0)
         can_expand = pk not in expanded_ids and (hidden_parents or hidden_children)
         cx, cy = layout.positions[pk]
         result.append(
@@ -396,7 +450,11 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
                 dataset=dataset,
                 x=round(cx - NODE_WIDTH / 2, 1),
                 y=round(cy - NODE_HEIGHT / 2, 1),
-                label=Truncator(dataset.name).chars(26),
+                # Truncator is slow (it normalises the text): only for names that may
+                # need it, as a name no longer than the limit is shown whole anyway.
+                label=dataset.name
+                if len(dataset.name) <= LABEL_CHARS
+                else Truncator(dataset.name).chars(LABEL_CHARS, truncate="…"),
                 role=role,
                 hidden_parents=hidden_parents,
                 hidden_children=hidden_children,
@@ -407,6 +465,8 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
                     else ""
                 ),
                 detail_url=detail_path(dataset.sha256),
+                parents_capped=parents_capped,
+                children_capped=children_capped,
             )
         )
     paths = [_curve(layout.paths[edge], NODE_WIDTH / 2) for edge in drawn_edges]

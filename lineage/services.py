@@ -193,30 +193,6 @@ def relative_counts(dataset: Dataset) -> tuple[int, int]:
     return int(parents), int(children)
 
 
-def degrees(ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """({id: parents}, {id: children}) of the datasets ``ids``, in one query.
-
-    Raw SQL like relative_counts: the ORM's union of two annotated querysets took
-    longer to compile than to run (3 of the explorer's 5 ms for it at 1M edges).
-    """
-    if not ids:
-        return {}, {}
-    marks = ", ".join(["%s"] * len(ids))
-    sql = f"""
-        SELECT 0, child_id, COUNT(*) FROM {EDGE_TABLE} WHERE child_id IN ({marks})
-        GROUP BY child_id
-        UNION ALL
-        SELECT 1, parent_id, COUNT(*) FROM {EDGE_TABLE} WHERE parent_id IN ({marks})
-        GROUP BY parent_id
-    """  # noqa: S608 - only the table name and placeholders are interpolated
-    counts: tuple[dict[int, int], dict[int, int]] = ({}, {})
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, *ids])
-        for side, pk, n in cursor.fetchall():
-            counts[side][pk] = n
-    return counts
-
-
 def _walk_cte(name: str, direction: Direction, per_node: int | None) -> str:
     """A recursive CTE ``name(id, depth)`` over the datasets ``direction`` of a start.
 
@@ -260,84 +236,124 @@ def _walk_params(dataset_id: int, depth: int, per_node: int | None) -> list[int]
     return [dataset_id, per_node, per_node, depth]
 
 
-def _neighbourhood(
-    dataset_id: int, depth: int, per_node: int | None
-) -> tuple[dict[int, Dataset], dict[int, int]]:
-    """The datasets within ``depth`` hops each way and their signed levels, in one query.
+def _parents_among(nodes: str) -> str:
+    """SQL for the parents of dataset ``d`` that are among the CTE ``nodes``, as a list.
 
-    Ancestors get negative levels. Both walks and the rows they reach are one statement
-    (each walk stops after WALK_ROWS rows and keeps the MAX_NODES nearest), where three
-    round trips were a third of the lineage explorer's database time.
+    PostgreSQL returns an array (a Python list); SQLite has none, so its ids come as
+    one comma-separated string (see _id_list).
     """
-    up = _walk_cte("up", "up", per_node)
-    down = _walk_cte("down", "down", per_node)
+    among = f"""FROM {EDGE_TABLE} e
+        WHERE e.child_id = d.id AND e.parent_id IN (SELECT id FROM {nodes})"""  # noqa: S608
+    if connection.vendor == "postgresql":
+        return f"ARRAY(SELECT e.parent_id {among})"
+    return f"(SELECT group_concat(e.parent_id) {among})"
+
+
+def _id_list(value: list[int] | str | None) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [int(part) for part in value.split(",") if part]
+    return list(value)
+
+
+def _reach_cte(name: str, direction: Direction) -> str:
+    """A recursive CTE ``name(id)`` of every dataset ``direction`` of a start (its one
+    parameter), each once: read lazily, so a LIMIT on it stops the walk."""
+    near, far = ("child_id", "parent_id") if direction == "up" else ("parent_id", "child_id")
+    return f"""{name}(id) AS (
+        SELECT {far} FROM {EDGE_TABLE} WHERE {near} = %s
+        UNION
+        SELECT e.{far} FROM {EDGE_TABLE} e JOIN {name} w ON e.{near} = w.id
+    )"""  # noqa: S608 - identifiers are constants
+
+
+def _degree_sql(column: str) -> str:
+    """How many edges have dataset ``d`` as ``column``, counted up to a cap + 1 (one
+    parameter): a dataset with 10,000 children reads 251 index entries, not 10,000."""
+    return f"""(SELECT COUNT(*) FROM (
+        SELECT 1 FROM {EDGE_TABLE} e WHERE e.{column} = d.id LIMIT %s) AS n)"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class _Neighbourhood:
+    rows: dict[int, Dataset]
+    levels: dict[int, int]  # signed: ancestors < 0 < descendants, the start 0
+    edges: list[tuple[int, int]]  # (parent, child) among ``rows``, in order
+    reach: tuple[int, int] | None  # capped counts of all ancestors and descendants
+    degrees: dict[int, tuple[int, int]]  # {id: (parents, children)}, capped, if asked
+
+
+def _neighbourhood(
+    dataset_id: int,
+    depth: int,
+    per_node: int | None,
+    *,
+    reach_cap: int | None = None,
+    degree_cap: int | None = None,
+) -> _Neighbourhood:
+    """The datasets within ``depth`` hops each way (the start included), their levels
+    and the edges among them, in one query; with ``reach_cap``, also how many datasets
+    are reachable each way, and with ``degree_cap`` each row's parents and children,
+    each counted up to the cap + 1.
+
+    Each walk stops after WALK_ROWS rows and keeps the MAX_NODES nearest, so the
+    degrees cost at most 2 x (2 x MAX_NODES + 1) short index reads. One statement,
+    where five (the walks and rows, the edges, the counts, the degrees) spent a third
+    of a lineage page's time at 1M edges on the round trips.
+    """
     nearest = """
         SELECT * FROM (
             SELECT id, {sign}MIN(depth) AS level FROM (SELECT id, depth FROM {walk} LIMIT %s) AS w
             GROUP BY id ORDER BY MIN(depth), id LIMIT %s
         ) AS {walk}_nearest"""
-    sql = f"""
-        WITH RECURSIVE {up}, {down},
-        near(id, level) AS ({nearest.format(sign="-", walk="up")}
-            UNION ALL {nearest.format(sign="", walk="down")})
-        SELECT d.*, near.level FROM {Dataset._meta.db_table} d JOIN near ON near.id = d.id
-        ORDER BY near.level > 0, ABS(near.level), d.id
-    """  # noqa: S608 - identifiers are constants, values are parameters
     walk = _walk_params(dataset_id, depth, per_node)
     bounds = [WALK_ROWS, MAX_NODES]
+    # Each piece of SQL with its parameters, in the order they appear in the statement.
+    ctes = [_walk_cte("up", "up", per_node), _walk_cte("down", "down", per_node)]
+    cte_params: list[int] = [*walk, *walk]
+    columns = ""
+    column_params: list[int] = []
+    if reach_cap is not None:
+        ctes += [_reach_cte("reach_up", "up"), _reach_cte("reach_down", "down")]
+        cte_params += [dataset_id, dataset_id]
+        # Uncorrelated: evaluated once, not once a row.
+        columns += """,
+            (SELECT COUNT(*) FROM (SELECT id FROM reach_up LIMIT %s) AS a) AS reach_up,
+            (SELECT COUNT(*) FROM (SELECT id FROM reach_down LIMIT %s) AS b) AS reach_down"""
+        column_params += [reach_cap + 1, reach_cap + 1]
+    if degree_cap is not None:
+        columns += f""",
+            {_degree_sql("child_id")} AS parent_count,
+            {_degree_sql("parent_id")} AS child_count"""
+        column_params += [degree_cap + 1, degree_cap + 1]
+    sql = f"""
+        WITH RECURSIVE {", ".join(ctes)},
+        near(id, level) AS ({nearest.format(sign="-", walk="up")}
+            UNION ALL {nearest.format(sign="", walk="down")}
+            UNION ALL SELECT CAST(%s AS BIGINT), 0)
+        SELECT d.*, near.level, {_parents_among("near")} AS parent_ids{columns}
+        FROM {Dataset._meta.db_table} d JOIN near ON near.id = d.id
+        ORDER BY near.level > 0, ABS(near.level), d.id
+    """  # noqa: S608 - identifiers are constants, values are parameters
+    params = [*cte_params, *bounds, *bounds, dataset_id, *column_params]
     rows: dict[int, Dataset] = {}
     levels: dict[int, int] = {}
-    for row in Dataset.objects.raw(sql, [*walk, *walk, *bounds, *bounds]):
+    edges: set[tuple[int, int]] = set()
+    reach: tuple[int, int] | None = None
+    degrees: dict[int, tuple[int, int]] = {}
+    for row in Dataset.objects.raw(sql, params):
         rows[row.pk] = row
         # A dataset both above and below would be a cycle; linking forbids it.
         levels.setdefault(row.pk, row.level)  # type: ignore[attr-defined]  # the query's column
-    return rows, levels
-
-
-def _edges_among(ids: list[int]) -> list[tuple[int, int]]:
-    """The (parent, child) edges between the datasets ``ids``, in order.
-
-    Raw SQL: the ORM took twice as long to compile two IN lists of a few hundred ids
-    as PostgreSQL took to answer.
-    """
-    if not ids:
-        return []
-    marks = ", ".join(["%s"] * len(ids))
-    sql = f"""
-        SELECT parent_id, child_id FROM {EDGE_TABLE}
-        WHERE parent_id IN ({marks}) AND child_id IN ({marks})
-        ORDER BY parent_id, child_id
-    """  # noqa: S608 - only the table name and placeholders are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, *ids])
-        return [(parent, child) for parent, child in cursor.fetchall()]
-
-
-def count_reachable(dataset_id: int, cap: int | None = None) -> tuple[int, int]:
-    """(ancestors, descendants) of a dataset at all depths, each up to ``cap`` + 1.
-
-    More than ``cap`` (default COUNT_CAP) means "at least that many": each walk stops
-    reading there. Both directions are one statement.
-    """
-    cap = COUNT_CAP if cap is None else cap
-
-    def reach(name: str, direction: Direction) -> str:
-        near, far = ("child_id", "parent_id") if direction == "up" else ("parent_id", "child_id")
-        return f"""{name}(id) AS (
-            SELECT {far} FROM {EDGE_TABLE} WHERE {near} = %s
-            UNION
-            SELECT e.{far} FROM {EDGE_TABLE} e JOIN {name} w ON e.{near} = w.id
-        )"""  # noqa: S608 - identifiers are constants
-
-    sql = f"""
-        WITH RECURSIVE {reach("up", "up")}, {reach("down", "down")}
-        SELECT (SELECT COUNT(*) FROM (SELECT id FROM up LIMIT %s) AS a),
-               (SELECT COUNT(*) FROM (SELECT id FROM down LIMIT %s) AS b)
-    """  # noqa: S608 - identifiers are constants, values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [dataset_id, dataset_id, cap + 1, cap + 1])
-        ancestors, descendants = cursor.fetchone()
-    return int(ancestors), int(descendants)
+        edges.update((parent, row.pk) for parent in _id_list(row.parent_ids))  # type: ignore[attr-defined]
+        if reach_cap is not None:
+            reach = (int(row.reach_up), int(row.reach_down))  # type: ignore[attr-defined]
+        if degree_cap is not None:
+            degrees[row.pk] = (int(row.parent_count), int(row.child_count))  # type: ignore[attr-defined]
+    return _Neighbourhood(
+        rows=rows, levels=levels, edges=sorted(edges), reach=reach, degrees=degrees
+    )
 
 
 @dataclass
@@ -354,6 +370,9 @@ class LineageGraph:
     # A capped total is "at least": the count stopped at COUNT_CAP.
     ancestors_capped: bool = False
     descendants_capped: bool = False
+    # {id: (parents, children)} of every node, each counted up to COUNT_CAP + 1 (more
+    # than COUNT_CAP is "at least"); only when asked for.
+    degrees: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ancestors_shown(self) -> int:
@@ -379,23 +398,40 @@ class LineageGraph:
 
 
 def lineage_graph(
-    *, dataset: Dataset, depth: int = 1, counts: bool = True, per_node: int | None = None
+    *,
+    dataset: Dataset,
+    depth: int = 1,
+    counts: bool = True,
+    degrees: bool = False,
+    per_node: int | None = None,
 ) -> LineageGraph:
     """The ancestors and descendants of ``dataset`` within ``depth`` hops each way.
 
-    A fixed number of queries whatever the graph's size: one for both walks and the
-    rows they reach, one for the edges among them, and (with ``counts``) one for the
-    capped counts of everything reachable each way. ``per_node`` bounds how many neighbours each
-    dataset brings into the walk (the newest); the counts are never bounded by it.
+    One query whatever the graph's size: both walks, the rows they reach, the edges
+    among them and (with ``counts``) the capped counts of everything reachable each
+    way, and (``degrees``) every node's capped numbers of parents and children.
+    ``per_node`` bounds how many neighbours each dataset brings into the walk (the
+    newest); the counts are never bounded by it.
     """
     depth = max(1, depth)
-    rows, near = _neighbourhood(dataset.pk, depth, per_node)
-    levels = {dataset.pk: 0, **near}
-    rows[dataset.pk] = dataset
-    edges = _edges_among(list(levels))
-    graph = LineageGraph(center=dataset, depth=depth, nodes=rows, levels=levels, edges=edges)
-    if counts:
-        up_count, down_count = count_reachable(dataset.pk)
+    found = _neighbourhood(
+        dataset.pk,
+        depth,
+        per_node,
+        reach_cap=COUNT_CAP if counts else None,
+        degree_cap=COUNT_CAP if degrees else None,
+    )
+    rows = {**found.rows, dataset.pk: dataset}
+    graph = LineageGraph(
+        center=dataset,
+        depth=depth,
+        nodes=rows,
+        levels=found.levels,
+        edges=found.edges,
+        degrees=found.degrees,
+    )
+    if found.reach is not None:
+        up_count, down_count = found.reach
         graph.ancestors_total = min(up_count, COUNT_CAP)
         graph.descendants_total = min(down_count, COUNT_CAP)
         graph.ancestors_capped = up_count > COUNT_CAP

@@ -158,19 +158,67 @@ def test_up_prepares_the_home_and_creates_an_administrator(tmp_path: Path) -> No
     assert "Created administrator" not in again.stdout
 
 
+def _admin_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+
+
 @pytest.mark.django_db
-def test_an_unmigrated_postgresql_database_names_the_migrate_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fetch", "--all"],  # reads: diagnosed when the query fails
+        ["lineage", "0123456789ab"],
+        ["push", "data.csv", "--source", "s"],  # writes: checked before any work
+    ],
+)
+def test_an_unmigrated_postgresql_database_names_the_migrate_command(
+    tmp_path: Path, command: list[str]
+) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("this run is on SQLite, where the home is prepared automatically")
     name = f"datatrac_empty_{uuid.uuid4().hex[:8]}"
-    db = connection.settings_dict
-    admin_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
     import psycopg
 
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{_admin_url()}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        env = {**os.environ, "DATABASE_URL": f"{admin_url}/{name}", "DATATRAC_HOME": str(tmp_path)}
+        (tmp_path / "data.csv").write_text("a\n")
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"{_admin_url()}/{name}",
+            "DATATRAC_HOME": str(tmp_path),
+        }
+        result = subprocess.run(
+            [DATATRAC_SCRIPT, *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert_one_line_error(result, "datatrac migrate")
+    finally:
+        with psycopg.connect(f"{_admin_url()}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_query_the_database_refuses_is_one_line_naming_the_cause(tmp_path: Path) -> None:
+    """A migrated registry that fails a query for another reason (here: a role with no
+    right to read it) says so, instead of blaming missing migrations or a traceback."""
+    if connection.vendor != "postgresql":
+        pytest.skip("roles and grants are PostgreSQL's")
+    role = f"datatrac_noread_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{role}@{connection.settings_dict['HOST'] or '127.0.0.1'}:"
+            f"{connection.settings_dict['PORT'] or 5432}/{connection.settings_dict['NAME']}",
+            "DATATRAC_HOME": str(tmp_path),
+        }
         result = subprocess.run(
             [DATATRAC_SCRIPT, "fetch", "--all"],
             capture_output=True,
@@ -178,7 +226,8 @@ def test_an_unmigrated_postgresql_database_names_the_migrate_command(tmp_path: P
             env=env,
             check=False,
         )
-        assert_one_line_error(result, "datatrac migrate")
+        assert_one_line_error(result, "permission denied for table registry_dataset")
+        assert "migrate" not in result.stderr
     finally:
-        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP ROLE "{role}"')

@@ -12,6 +12,7 @@ from django.conf import LazySettings
 from django.test import Client
 
 from bench.pages import QUERY_BUDGET, run_size
+from registry.cli import uses_embedded_database
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -26,4 +27,7 @@ def test_every_benchmarked_page_answers_within_its_query_budget(
     assert {row["page"] for row in rows} == set(QUERY_BUDGET)
     for row in rows:
         # run_size stops on any answer but 200; here the query count per page.
-        assert int(str(row["queries"])) <= QUERY_BUDGET[str(row["page"])], row
+        budget = QUERY_BUDGET[str(row["page"])]
+        if str(row["page"]).startswith("`") and uses_embedded_database():
+            budget += 1  # the embedded registry migrates itself, so every command checks
+        assert int(str(row["queries"])) <= budget, row

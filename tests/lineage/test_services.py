@@ -119,9 +119,42 @@ def test_lineage_graph_counts_stop_at_the_cap_and_say_so(monkeypatch: pytest.Mon
     assert (graph.descendants_total, graph.descendants_capped) == (2, False)
 
 
-def test_lineage_graph_uses_a_fixed_number_of_queries(django_assert_max_num_queries) -> None:
+def test_lineage_graph_is_one_query(django_assert_num_queries) -> None:
     nodes = chain(30)
-    # Both walks with their rows, the edges among them, both capped counts.
-    with django_assert_max_num_queries(3):
-        graph = lineage_graph(dataset=nodes[15], depth=10)
+    # Both walks with their rows, the edges among them, both capped counts, the degrees.
+    with django_assert_num_queries(1):
+        graph = lineage_graph(dataset=nodes[15], depth=10, degrees=True)
     assert len(graph.nodes) == 21
+
+
+def test_lineage_graph_edges_are_every_link_among_its_nodes_and_no_other() -> None:
+    """Not only the links the walk followed: a link between two siblings, or from the
+    centre to a node the walk reached another way, is drawn too."""
+    center = DatasetFactory()
+    a, b = DatasetFactory(), DatasetFactory()
+    outside_parent, outside_child = DatasetFactory(), DatasetFactory()
+    actor = Actor.for_cli()
+    link_datasets(parent=center, child=a, actor=actor)
+    link_datasets(parent=a, child=b, actor=actor)
+    link_datasets(parent=center, child=b, actor=actor)  # b is a child and a grandchild
+    link_datasets(parent=outside_parent, child=a, actor=actor)  # a's other parent: not walked
+    link_datasets(parent=b, child=outside_child, actor=actor)  # deeper than 1: not walked
+    graph = lineage_graph(dataset=center, depth=1)
+    assert set(graph.levels) == {center.pk, a.pk, b.pk}
+    assert graph.edges == sorted([(center.pk, a.pk), (center.pk, b.pk), (a.pk, b.pk)])
+
+
+def test_lineage_graph_degrees_count_every_link_up_to_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("lineage.services.COUNT_CAP", 3)
+    root = DatasetFactory()
+    children = [DatasetFactory() for _ in range(6)]
+    for child in children:
+        LineageEdge.objects.create(parent=root, child=child)
+    LineageEdge.objects.create(parent=DatasetFactory(), child=children[-1])
+    graph = lineage_graph(dataset=root, depth=1, degrees=True, per_node=2)
+    assert graph.degrees[root.pk] == (0, 4)  # 6 children, counted to the cap + 1
+    assert graph.degrees[children[-1].pk] == (2, 0)  # its other parent was not walked
+    assert set(graph.degrees) == set(graph.nodes)
+    assert lineage_graph(dataset=root, depth=1).degrees == {}

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from lineage import services as lineage_services
 from lineage.explorer import MAX_EXPANDED_NEIGHBOURS, build_drawing, parse_expand
 from lineage.layout import layered_layout
 from registry.models import Dataset
@@ -106,6 +107,20 @@ def test_a_huge_fan_out_is_counted_not_drawn(user_client: Client) -> None:
     assert "not drawn so the graph stays readable" in html
 
 
+def test_a_fan_out_beyond_the_count_cap_says_at_least(
+    user_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Degrees are counted up to COUNT_CAP only: past it, the badge is a lower bound.
+    monkeypatch.setattr(lineage_services, "COUNT_CAP", MAX_EXPANDED_NEIGHBOURS + 5)
+    root = DatasetFactory(name="root")
+    for i in range(MAX_EXPANDED_NEIGHBOURS + 30):
+        LineageEdgeFactory(parent=root, child=DatasetFactory(name=f"part-{i}"))
+    html = user_client.get(lineage_url(root)).content.decode()
+    assert len(node_hashes(html)) == MAX_EXPANDED_NEIGHBOURS + 1
+    assert ">+5+<" in html and "5 or more children not shown" in html
+    assert "+30" not in html
+
+
 def test_node_names_are_plain_text(user_client: Client) -> None:
     evil = DatasetFactory(name='<svg onload=alert(1)><a hx-get="/x">boom</a>')
     LineageEdgeFactory(parent=evil, child=DatasetFactory())
@@ -128,15 +143,14 @@ def test_query_count_does_not_grow_with_the_graph(
         LineageEdgeFactory(parent=parent, child=center)
         LineageEdgeFactory(parent=DatasetFactory(), child=parent)
         LineageEdgeFactory(parent=center, child=DatasetFactory())
-    # session, user, the user's permissions (2), resolve; both walks with their rows,
-    # the edges, both counts; the degrees (one query)
-    with django_assert_max_num_queries(9):
+    # session, user, the user's permissions (2), resolve; the graph (both walks, their
+    # rows, the edges among them, both counts and every node's degrees: one query)
+    with django_assert_max_num_queries(6):
         assert user_client.get(lineage_url(center), {"depth": 2}).status_code == 200
-    # Each expanded node adds its walks with their rows and its edges, plus one query
-    # resolving them all.
+    # Each expanded node adds one query (its hop), plus one resolving them all.
     some_parent = Dataset.objects.filter(child_edges__child=center).first()
     assert some_parent is not None
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         response = user_client.get(lineage_url(center), {"expand": some_parent.sha256}, **HX)
         assert response.status_code == 200
 

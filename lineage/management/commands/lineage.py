@@ -14,6 +14,7 @@ from registry.services import Actor
 
 
 class Command(DataTracCommand):
+    checks_migrations_first = False  # reads, and one-transaction writes
     help = "Show a dataset's ancestors and descendants, or link/unlink two datasets."
     epilog = """examples:
   datatrac lineage 3fa2c1                          # parents and children, as trees

@@ -17,6 +17,7 @@ from registry.units import human_size
 
 
 class Command(DataTracCommand):
+    checks_migrations_first = False  # reads, and one-transaction writes
     help = "List datasets, show one, or download one (verified against its SHA-256)."
     epilog = """examples:
   datatrac fetch --all                      # every dataset, newest first
