@@ -4,9 +4,11 @@
         uv run python bench/seed.py --datasets 1000000
 
 Shapes, as issue 7 asks: one dataset with 10,000 children (wide fan-out), a
-10,000-generation chain (deep), and a random DAG over the rest (edges only from an older
-to a newer dataset, so it stays acyclic). PostgreSQL is filled with COPY; SQLite with
-bulk inserts. Rows only: no bytes are stored (this measures the registry, not the store).
+10,000-generation chain (deep), and a random DAG over the rest, its edges only from an
+older to a newer dataset, so it stays acyclic (below 30,000 datasets the fan-out and the
+chain are a third of the registry each: see shapes()). PostgreSQL is filled with COPY;
+SQLite with bulk inserts. Rows only: no bytes are stored (this measures the registry, not
+the store).
 """
 
 from __future__ import annotations
@@ -63,6 +65,27 @@ FANOUT_CHILDREN = 10_000
 CHAIN_LENGTH = 10_000
 
 
+def shapes(n: int) -> tuple[int, int]:
+    """(children of the fan-out node, generations of the chain) in a registry of ``n``.
+
+    The issue's 10,000 and 10,000 from 30,000 datasets on. A smaller registry gets a
+    third of itself for each, the last third a random DAG: at 10k the fan-out node alone
+    would take every dataset, leave no chain, and give the planner statistics in which
+    every edge has the same parent (it then chose a sequential scan of all edges to
+    count each drawn node's children).
+    """
+    if n >= 3 * max(FANOUT_CHILDREN, CHAIN_LENGTH):
+        return FANOUT_CHILDREN, CHAIN_LENGTH
+    return max(n // 3, 1), max(n // 3, 1)
+
+
+def chain_middle(n: int) -> int:
+    """The id of the dataset halfway down the chain (the lineage pages' centre)."""
+    fanout, chain = shapes(n)
+    chain_start = 2 + min(fanout, n - 1)
+    return chain_start + min(chain, n - chain_start) // 2
+
+
 def sha_for(i: int) -> str:
     return hashlib.sha256(f"datatrac-bench-{i}".encode()).hexdigest()
 
@@ -94,12 +117,13 @@ def dataset_rows(n: int, rng: random.Random) -> Iterator[tuple[object, ...]]:
 
 def edge_rows(n: int, rng: random.Random) -> Iterator[tuple[int, int]]:
     """(parent id, child id) pairs; ids are 1..n in push order."""
+    fanout, chain_length = shapes(n)
     fan_parent = 1
-    fan_children = range(2, 2 + min(FANOUT_CHILDREN, n - 1))
+    fan_children = range(2, 2 + min(fanout, n - 1))
     for child in fan_children:
         yield fan_parent, child
     chain_start = 2 + len(fan_children)
-    chain = range(chain_start, min(chain_start + CHAIN_LENGTH, n + 1))
+    chain = range(chain_start, min(chain_start + chain_length, n + 1))
     for parent, child in itertools.pairwise(chain):
         yield parent, child
     rest_start = chain.stop

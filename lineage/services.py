@@ -249,6 +249,22 @@ def _parents_among(nodes: str) -> str:
     return f"(SELECT group_concat(e.parent_id) {among})"
 
 
+def _rows_of(nodes: str) -> str:
+    """A FROM clause: the CTE ``nodes`` joined to its datasets as ``d``, one index
+    lookup a row.
+
+    On PostgreSQL a LATERAL subquery with OFFSET 0, which the planner does not flatten
+    into a join of its choosing: it overestimates a walk's rows (232 for 25), and on a
+    small registry then read and hashed the whole dataset table (10,000 rows, 2.8 ms)
+    to join them.
+    """
+    table = Dataset._meta.db_table
+    if connection.vendor == "postgresql":
+        lookup = f"SELECT * FROM {table} WHERE id = {nodes}.id OFFSET 0"  # noqa: S608
+        return f"{nodes} CROSS JOIN LATERAL ({lookup}) AS d"
+    return f"{table} d JOIN {nodes} ON {nodes}.id = d.id"
+
+
 def _id_list(value: list[int] | str | None) -> list[int]:
     if value is None:
         return []
@@ -333,7 +349,7 @@ def _neighbourhood(
             UNION ALL {nearest.format(sign="", walk="down")}
             UNION ALL SELECT CAST(%s AS BIGINT), 0)
         SELECT d.*, near.level, {_parents_among("near")} AS parent_ids{columns}
-        FROM {Dataset._meta.db_table} d JOIN near ON near.id = d.id
+        FROM {_rows_of("near")}
         ORDER BY near.level > 0, ABS(near.level), d.id
     """  # noqa: S608 - identifiers are constants, values are parameters
     params = [*cte_params, *bounds, *bounds, dataset_id, *column_params]
