@@ -1,7 +1,7 @@
 """The lineage explorer's drawing: which nodes to show, where, and what is left out.
 
 The walk itself is ``lineage.services.lineage_graph``; this module decides how much of
-it fits on a page, lays that out, and renders the nodes' SVG (escaped by
+it fits on a page, lays that out, and renders the nodes' SVG (user text escaped by
 ``format_html``), so that a dataset with ten thousand children still draws a readable
 graph (the rest is counted, not drawn).
 """
@@ -155,7 +155,7 @@ class Node:
 
     @property
     def svg(self) -> SafeString:
-        """This node's SVG group, every value escaped by ``format_html``.
+        """This node's SVG group, its text and URLs escaped by ``format_html``.
 
         Built here rather than in the template for the same reason as the browser's
         rows (registry.tables): about 25 template variables a node made the template
@@ -441,8 +441,9 @@ def build_drawing(*, center: Dataset, depth: int, expand: Sequence[str] = ()) ->
         )
         parents_capped = in_degree.get(pk, 0) > cap
         children_capped = out_degree.get(pk, 0) > cap
-        hidden_parents = max(min(in_degree.get(pk, 0), cap) - shown_parents[pk], 0)
-        hidden_children = max(min(out_degree.get(pk, 0), cap) - shown_children[pk], 0)
+        # A capped degree hides at least one more than it can say (and so has a badge).
+        hidden_parents = max(min(in_degree[pk], cap) - shown_parents[pk], int(parents_capped))
+        hidden_children = max(min(out_degree[pk], cap) - shown_children[pk], int(children_capped))
         can_expand = pk not in expanded_ids and (hidden_parents or hidden_children)
         cx, cy = layout.positions[pk]
         result.append(

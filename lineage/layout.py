@@ -74,7 +74,9 @@ def layered_layout(
         # routing lists the control points between its two ends, in the same units.
         slots = [slot for slot, _ in layout.coords[: len(members)]]
         layers = [layer for _, layer in layout.coords[: len(members)]]
-        first_slot = min(slots)
+        # An edge's bends may lie beyond every vertex's slot: the box holds them too.
+        every_slot = slots + [slot for bends in layout.edge_routing for slot, _ in bends]
+        first_slot, last_slot = min(every_slot), max(every_slot)
         grid = _Grid(
             left=margin + node_width / 2,
             top=offset + node_height / 2 - first_slot * row,
@@ -91,6 +93,6 @@ def layered_layout(
                 positions[child],
             ]
         width = max(width, max(layers) * column + node_width + 2 * margin)
-        offset += (max(slots) - first_slot) * row + node_height + row_gap * 2
+        offset += (last_slot - first_slot) * row + node_height + row_gap * 2
     height = offset - row_gap * 2 + margin
     return Layout(positions=positions, paths=paths, width=round(width, 1), height=round(height, 1))

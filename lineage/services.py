@@ -442,7 +442,7 @@ def lineage_graph(
         center=dataset,
         depth=depth,
         nodes=rows,
-        levels=found.levels,
+        levels={dataset.pk: 0, **found.levels},
         edges=found.edges,
         degrees=found.degrees,
     )

@@ -169,7 +169,8 @@ def _admin_url() -> str:
     [
         ["fetch", "--all"],  # reads: diagnosed when the query fails
         ["lineage", "0123456789ab"],
-        ["push", "data.csv", "--source", "s"],  # writes: checked before any work
+        ["fetch", "0123456789ab", "--download"],  # moves bytes: checked before it starts
+        ["push", "data.csv", "--source", "s"],
     ],
 )
 def test_an_unmigrated_postgresql_database_names_the_migrate_command(

@@ -158,3 +158,12 @@ def test_lineage_graph_degrees_count_every_link_up_to_the_cap(
     assert graph.degrees[children[-1].pk] == (2, 0)  # its other parent was not walked
     assert set(graph.degrees) == set(graph.nodes)
     assert lineage_graph(dataset=root, depth=1).degrees == {}
+
+
+def test_a_dataset_with_no_relatives_is_a_graph_of_itself() -> None:
+    alone = DatasetFactory()
+    graph = lineage_graph(dataset=alone, depth=3, degrees=True)
+    assert graph.levels == {alone.pk: 0}
+    assert graph.edges == []
+    assert graph.degrees == {alone.pk: (0, 0)}
+    assert (graph.ancestors_total, graph.descendants_total) == (0, 0)

@@ -189,3 +189,29 @@ def test_a_wide_drawing_is_not_padded_out_of_view(chain: list[Dataset]) -> None:
     drawing = build_drawing(center=chain[4], depth=4)
     x, _, width, _ = (float(v) for v in drawing.view_box.split())
     assert x == 0 and width == drawing.width
+
+
+def test_components_are_stacked_apart_with_every_bend_inside_the_box() -> None:
+    # Three components, keys out of order. The first's long edges bend outside every
+    # node's row (igraph routes 0 -> 5 and 1 -> 4 around the others).
+    first_edges = [(0, 2), (0, 3), (0, 5), (1, 3), (1, 4), (2, 3), (3, 4), (3, 5)]
+    edges = [(9 + p, 9 + c) for p, c in first_edges]
+    edges += [(20, 21), (20, 22), (21, 23), (20, 23), (22, 23)]
+    nodes = [23, 9, 40, 11, 22, 13, 10, 21, 20, 12, 14]
+    layout = layered_layout(nodes, edges, node_width=200, node_height=40, row_gap=10)
+    pos = layout.positions
+    assert set(pos) == set(nodes)
+    first, second = {9, 10, 11, 12, 13, 14}, {20, 21, 22, 23}
+
+    # Components never share a row band, bends included: one lies wholly above another.
+    def band(group: set[int]) -> tuple[float, float]:
+        ys = [pos[n][1] for n in group]
+        ys += [y for (p, _), path in layout.paths.items() if p in group for _, y in path]
+        return (min(ys) - 20, max(ys) + 20)
+
+    bands = sorted(band(group) for group in (first, second, {40}))
+    for (_, bottom), (top, _) in itertools.pairwise(bands):
+        assert bottom <= top
+    for path in layout.paths.values():
+        for x, y in path:
+            assert 0 <= x <= layout.width and 0 <= y <= layout.height

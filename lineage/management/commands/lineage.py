@@ -14,7 +14,6 @@ from registry.services import Actor
 
 
 class Command(DataTracCommand):
-    checks_migrations_first = False  # reads, and one-transaction writes
     help = "Show a dataset's ancestors and descendants, or link/unlink two datasets."
     epilog = """examples:
   datatrac lineage 3fa2c1                          # parents and children, as trees
@@ -22,6 +21,9 @@ class Command(DataTracCommand):
   datatrac lineage --parent 3fa2c1 --child 9be04d --note "dedup + type fixes"
   datatrac lineage --parent 3fa2c1 --child 9be04d --remove
 """
+
+    def checks_migrations_first(self, options: dict[str, Any]) -> bool:
+        return False  # reads, or one link in one transaction
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("hash", nargs="?", help="the dataset to show (hash or prefix)")

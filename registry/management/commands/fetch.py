@@ -17,7 +17,6 @@ from registry.units import human_size
 
 
 class Command(DataTracCommand):
-    checks_migrations_first = False  # reads, and one-transaction writes
     help = "List datasets, show one, or download one (verified against its SHA-256)."
     epilog = """examples:
   datatrac fetch --all                      # every dataset, newest first
@@ -26,6 +25,9 @@ class Command(DataTracCommand):
   datatrac fetch 3fa2c1 --download          # into ./<name>, verified
   datatrac fetch 3fa2c1 --download --output data/raw.csv
 """
+
+    def checks_migrations_first(self, options: dict[str, Any]) -> bool:
+        return bool(options.get("download"))  # listing and showing only read
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("hash", nargs="?", help="a dataset's hash or unique prefix (>= 6)")
