@@ -230,9 +230,10 @@ _RECENTRE = mark_safe(" (centre the graph here)")
 _EXPAND = mark_safe(": expand")
 
 
-def _hx_get(escaped_url: SafeString) -> SafeString:
-    """An ``hx-get`` attribute for a URL that is escaped already."""
-    return mark_safe(f' hx-get="{escaped_url}"')  # noqa: S308 - escaped by the caller
+def _hx_get(url: SafeString) -> SafeString:
+    """An ``hx-get`` attribute for ``url`` (escaped once by the caller, who also uses it
+    as the ``href``: format_html passes it through as it is)."""
+    return format_html(' hx-get="{}"', url)
 
 
 def _numbers(template: str, *values: float) -> SafeString:
