@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +28,7 @@ from registry.errors import (
     AuthenticationFailed,
     BadPath,
     ConfirmationRequired,
+    DataTracError,
     IntegrityFailure,
     ObjectMissing,
     PermissionDenied,
@@ -451,7 +452,11 @@ def download_dataset(
     cached = cache_path(dataset.sha256)
     from_cache = _cached_copy_is_valid(cached, dataset.sha256)
     if not from_cache:
-        _fetch_into_cache(dataset=dataset, storage=storage, cached=cached, progress=progress)
+        try:
+            _fetch_into_cache(dataset=dataset, storage=storage, cached=cached, progress=progress)
+        except IntegrityFailure as exc:
+            record_download_failure(dataset=dataset, actor=actor, via="cli", error=exc)
+            raise
     _place_copy(cached, target)
     record_download(dataset=dataset, actor=actor, via="cli")
     return DownloadResult(dataset=dataset, path=target, from_cache=from_cache)
@@ -504,31 +509,50 @@ def _place_copy(cached: Path, target: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-def stream_object(*, dataset: Dataset, storage: Storage) -> Iterator[bytes]:
+def stream_object(
+    *, dataset: Dataset, storage: Storage, on_verified: Callable[[], None] | None = None
+) -> Iterator[bytes]:
     """Yield a dataset's stored bytes, verifying SHA-256 and size as they stream.
 
-    Raises IntegrityFailure after the last chunk if the bytes are not the dataset's;
-    consumers must not commit what they received before the iterator is exhausted.
+    The last chunk is held back until every byte is hashed: only bytes that verified
+    ever complete, so a consumer that forwards chunks as they come (the web download)
+    has sent strictly fewer than ``dataset.size`` bytes when the check fails. More bytes
+    than ``dataset.size`` fail at once, before any excess is yielded. ``on_verified``
+    runs after the check passes and before the last chunk is released (the place to
+    count a download). Raises IntegrityFailure instead of yielding the last chunk.
     """
     digest = hashlib.sha256()
     received = 0
+    held = b""
     with storage.open(dataset.sha256) as src:
         while chunk := src.read(storage.read_size):
             digest.update(chunk)
             received += len(chunk)
-            yield chunk
+            if received > dataset.size:
+                break
+            if held:
+                yield held
+            held = chunk
     if received != dataset.size or digest.hexdigest() != dataset.sha256:
         raise IntegrityFailure(
             f"hash mismatch for dataset {dataset.short_hash} ({dataset.name!r}): the stored "
-            f"bytes are corrupt ({received} bytes, sha256 {digest.hexdigest()[:12]}); "
-            "nothing was written"
+            f"bytes are corrupt ({'more than ' if received > dataset.size else ''}{received} "
+            f"bytes, sha256 {digest.hexdigest()[:12]}); nothing was written"
         )
+    if on_verified is not None:
+        on_verified()
+    if held:
+        yield held
 
 
 def stream_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Iterator[bytes]:
-    """The web download: stream verified bytes and count the download.
+    """The web download: stream verified bytes; count the download once they verify.
 
-    Needs the ``registry.download_dataset`` permission, like the CLI's download.
+    Needs the ``registry.download_dataset`` permission, like the CLI's download. The
+    download is counted (and audited) only when its last chunk is released, after the
+    hash matched; corrupt bytes count nothing, leave a failed audit row, and end the
+    stream with IntegrityFailure short of the dataset's size, so the client's transfer
+    fails instead of completing.
     """
     require_permission(
         actor, "registry.download_dataset", action="download datasets", sha256=dataset.sha256
@@ -537,8 +561,21 @@ def stream_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Itera
         raise ObjectMissing(dataset.sha256, "the registry (the dataset was deleted)")
     if not storage.exists(dataset.sha256):
         raise ObjectMissing(dataset.sha256, storage.url)
-    record_download(dataset=dataset, actor=actor, via="web")
-    return stream_object(dataset=dataset, storage=storage)
+    return _audited_stream(dataset=dataset, actor=actor, storage=storage, via="web")
+
+
+def _audited_stream(
+    *, dataset: Dataset, actor: Actor, storage: Storage, via: str
+) -> Iterator[bytes]:
+    try:
+        yield from stream_object(
+            dataset=dataset,
+            storage=storage,
+            on_verified=lambda: record_download(dataset=dataset, actor=actor, via=via),
+        )
+    except IntegrityFailure as exc:
+        record_download_failure(dataset=dataset, actor=actor, via=via, error=exc)
+        raise
 
 
 def record_download(*, dataset: Dataset, actor: Actor, via: str) -> None:
@@ -557,6 +594,19 @@ def record_download(*, dataset: Dataset, actor: Actor, via: str) -> None:
             sha256=dataset.sha256,
             detail=f"via {via}",
         )
+
+
+def record_download_failure(
+    *, dataset: Dataset, actor: Actor, via: str, error: DataTracError
+) -> None:
+    """Audit a download that failed verification; it is not counted."""
+    record_audit(
+        actor=actor,
+        action=AuditEvent.Action.DOWNLOAD,
+        sha256=dataset.sha256,
+        outcome=AuditEvent.Outcome.FAILED,
+        detail=f"via {via}: {error}",
+    )
 
 
 # --- delete --------------------------------------------------------------------------

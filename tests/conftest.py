@@ -17,7 +17,7 @@ from django.conf import LazySettings
 from registry.models import Dataset
 from registry.storage.local import LocalStorage
 
-pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.sshd"]
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.gunicorn", "tests.fixtures.sshd"]
 
 
 @pytest.fixture(autouse=True)

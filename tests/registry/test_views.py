@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from registry.errors import IntegrityFailure
 from registry.models import AuditEvent, Dataset, DownloadRecord
 from registry.storage.local import LocalStorage
 from tests.factories import DatasetFactory, DownloadRecordFactory, LineageEdgeFactory, UserFactory
@@ -475,6 +477,40 @@ def test_download_streams_verified_bytes_and_counts_it(
     record = DownloadRecord.objects.get(dataset=dataset)
     assert (record.downloaded_by, record.via) == ("alice", "web")
     assert AuditEvent.objects.filter(sha256=dataset.sha256, action="download").exists()
+
+
+def test_a_download_is_counted_only_once_its_last_chunk_is_released(
+    user_client: Client, stored: Callable[..., Dataset]
+) -> None:
+    dataset = stored(os.urandom(3 * 1024 * 1024 + 1), name="big.bin")
+    chunks = iter(user_client.get(download_url(dataset)).streaming_content)
+    next(chunks)  # the client has started reading; it may still abandon the transfer
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+    assert not AuditEvent.objects.filter(sha256=dataset.sha256, action="download").exists()
+    b"".join(chunks)
+    dataset.refresh_from_db()
+    assert dataset.download_count == 1
+
+
+def test_corrupt_bytes_are_never_streamed_in_full_nor_counted(
+    user_client: Client, stored: Callable[..., Dataset], local_store: LocalStorage
+) -> None:
+    content = os.urandom(3 * 1024 * 1024 + 1)
+    dataset = stored(content, name="big.bin")
+    stored_at = local_store.root / dataset.sha256[:2] / dataset.sha256[2:4] / dataset.sha256
+    stored_at.chmod(0o644)
+    stored_at.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))
+    received = 0
+    with pytest.raises(IntegrityFailure):
+        for chunk in user_client.get(download_url(dataset)).streaming_content:
+            received += len(chunk)
+    assert received < len(content)
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+    failed = AuditEvent.objects.get(sha256=dataset.sha256, action="download")
+    assert failed.outcome == AuditEvent.Outcome.FAILED
+    assert "hash mismatch" in failed.detail
 
 
 def test_download_file_name_is_made_safe(
