@@ -3,9 +3,10 @@
 A hash must always mean those bytes. ``verify_datasets`` recomputes every stored
 object's SHA-256 where it is stored (on the server for SSH) and reports datasets whose
 bytes are corrupt or missing, and stored objects no dataset references (orphans).
-``collect_garbage`` removes stale temporary uploads and orphans older than a grace
-period, under the same per-object lock a push takes before it commits its row, so it
-can never remove bytes that a row references or is about to reference.
+``collect_garbage`` removes stale temporary uploads, orphans and partial downloads in
+the local cache older than a grace period; orphans under the same per-object lock a
+push takes before it commits its row, so it can never remove bytes that a row
+references or is about to reference.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from django.db import transaction
@@ -21,7 +23,7 @@ from django.utils import timezone
 
 from registry.errors import ObjectMissing
 from registry.models import AuditEvent, Dataset, VerifyRun
-from registry.services import Actor, lock_object, record_audit
+from registry.services import Actor, lock_object, record_audit, sweep_cache_parts
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage
@@ -218,6 +220,8 @@ class GCReport:
     kept_recent: list[str] = field(default_factory=list)
     #: Unreferenced objects kept because the store cannot tell their age.
     kept_unknown_age: list[str] = field(default_factory=list)
+    #: Partial entries that killed downloads left in this machine's download cache.
+    cache_parts: list[Path] = field(default_factory=list)
 
 
 def format_duration(value: timedelta) -> str:
@@ -247,6 +251,7 @@ def collect_garbage(
     actor = actor or Actor.for_cli()
     report = GCReport(dry_run=dry_run, grace=grace)
     report.temporaries = storage.sweep_temporaries(older_than=grace, dry_run=dry_run)
+    report.cache_parts = sweep_cache_parts(older_than=grace, dry_run=dry_run)
     if report.temporaries and not dry_run:
         record_audit(
             actor=actor,

@@ -7,15 +7,20 @@ Services raise DataTracError subclasses and never print or see a request.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -35,7 +40,7 @@ from registry.errors import (
     StoreError,
     UnknownDataset,
 )
-from registry.hashing import CHUNK_SIZE, Progress, hash_file
+from registry.hashing import Progress, hash_file
 from registry.models import AuditEvent, Dataset, DownloadRecord, dataset_delete_allowed
 from registry.naming import escape_control_chars, safe_file_name, storable_text
 
@@ -401,6 +406,16 @@ class DownloadResult:
     dataset: Dataset
     path: Path
     from_cache: bool
+    #: An existing file at ``path`` was replaced (with ``force`` or the user's consent).
+    replaced: bool = False
+
+
+# A download killed mid-stream leaves its partial cache entry (``.<sha256>.<rand>.part``).
+# The next download into that cache directory removes those older than this, and `gc`
+# those older than its grace; a running download's part is never removed, whatever its
+# age, because the download holds an exclusive lock on it while it writes.
+CACHE_PART_STALE_AFTER = timedelta(hours=1)
+_CACHE_PART_SUFFIX = ".part"
 
 
 def cache_path(sha256: str) -> Path:
@@ -408,24 +423,70 @@ def cache_path(sha256: str) -> Path:
     return Path(settings.DATATRAC_CACHE_DIR) / sha256[:2] / sha256[2:4] / sha256
 
 
-def resolve_output_path(dataset: Dataset, output: Path | None) -> Path:
-    """The file a download writes: ``output``, or the dataset's safe name in the cwd.
+def resolve_output_path(
+    dataset: Dataset,
+    output: str | os.PathLike[str] | None,
+    *,
+    force: bool = False,
+) -> tuple[Path, bool]:
+    """The file a download writes, and whether it replaces an existing file.
 
-    Refuses a target that is a symlink or whose directory does not exist; a directory
-    target gets the dataset's safe name inside it.
+    ``output`` is a file, or a directory that gets the dataset's safe name inside it;
+    ``None`` is that name in the cwd. A string ending in a path separator is always a
+    directory, created (with its parents) when the download is placed. Refuses a
+    symlink target and a missing directory otherwise. An existing file is replaced only
+    with ``force``, else ConfirmationRequired (a command may ask, then pass ``force``).
     """
     default_name = safe_file_name(dataset.name, fallback=dataset.short_hash)
-    target = Path(default_name) if output is None else output
+    if output is None:
+        target = Path(default_name)
+    else:
+        as_text = os.fspath(output)
+        target = Path(as_text)
+        if as_text.endswith((os.sep, "/")):
+            return _inside_new_or_existing_directory(target, default_name, force=force)
     if target.is_dir() and not target.is_symlink():
         target = target / default_name
     if target.is_symlink():
         raise BadPath(f"{target} is a symbolic link: refusing to write through it")
     parent = target.parent
     if not parent.is_dir():
-        raise BadPath(f"cannot write {target}: directory {parent} does not exist")
+        raise BadPath(
+            f"cannot write {target}: directory {parent} does not exist "
+            "(end --output with / to create a directory)"
+        )
     if not os.access(parent, os.W_OK):
         raise BadPath(f"cannot write {target}: directory {parent} is not writable")
-    return target
+    return target, _may_replace(target, force=force)
+
+
+def _inside_new_or_existing_directory(
+    directory: Path, default_name: str, *, force: bool
+) -> tuple[Path, bool]:
+    if directory.is_symlink():
+        raise BadPath(f"{directory} is a symbolic link: refusing to write through it")
+    existing = directory
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadPath(f"cannot create directory {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK):
+        raise BadPath(f"cannot write in {directory}: directory {existing} is not writable")
+    target = directory / default_name
+    if target.is_symlink():
+        raise BadPath(f"{target} is a symbolic link: refusing to write through it")
+    return target, _may_replace(target, force=force)
+
+
+def _may_replace(target: Path, *, force: bool) -> bool:
+    """Whether ``target`` exists and may be replaced; ConfirmationRequired if it may not."""
+    if not target.exists():
+        return False
+    if target.is_dir():
+        raise BadPath(f"cannot write {target}: it is a directory")
+    if force:
+        return True
+    raise ConfirmationRequired(f"{target} already exists: pass --force to overwrite it")
 
 
 def download_dataset(
@@ -433,14 +494,17 @@ def download_dataset(
     dataset: Dataset,
     actor: Actor,
     storage: Storage,
-    output: Path | None = None,
+    output: str | os.PathLike[str] | None = None,
+    force: bool = False,
     progress: Progress | None = None,
 ) -> DownloadResult:
     """Fetch a dataset's bytes into the local cache (verified) and copy them to ``output``.
 
     The cache entry and the output file are each written under a temporary name and
     renamed only once the bytes are known to hash to the dataset's SHA-256, so a failed
-    or killed download leaves any existing file at the target untouched. Needs the
+    or killed download leaves any existing file at the target untouched. The output is
+    a file of its own (a reflink or a copy, never a link to the cache entry). An existing
+    output file is replaced only with ``force`` (see resolve_output_path). Needs the
     ``registry.download_dataset`` permission.
     """
     require_permission(
@@ -448,8 +512,9 @@ def download_dataset(
     )
     if not dataset.is_available:
         raise ObjectMissing(dataset.sha256, "the registry (the dataset was deleted)")
-    target = resolve_output_path(dataset, output)
+    target, replaces = resolve_output_path(dataset, output, force=force)
     cached = cache_path(dataset.sha256)
+    sweep_cache_parts(older_than=CACHE_PART_STALE_AFTER, directory=cached.parent)
     from_cache = _cached_copy_is_valid(cached, dataset.sha256)
     if not from_cache:
         try:
@@ -457,56 +522,164 @@ def download_dataset(
         except IntegrityFailure as exc:
             record_download_failure(dataset=dataset, actor=actor, via="cli", error=exc)
             raise
-    _place_copy(cached, target)
+    _place_copy(cached, target, replace=replaces)
     record_download(dataset=dataset, actor=actor, via="cli")
-    return DownloadResult(dataset=dataset, path=target, from_cache=from_cache)
+    return DownloadResult(dataset=dataset, path=target, from_cache=from_cache, replaced=replaces)
+
+
+def _cache_unusable(exc: OSError) -> BadPath:
+    return BadPath(
+        f"cannot write to the download cache {settings.DATATRAC_CACHE_DIR}: "
+        f"{exc.strerror or exc} (set DATATRAC_CACHE_DIR to a writable directory)"
+    )
 
 
 def _cached_copy_is_valid(cached: Path, sha256: str) -> bool:
-    if not cached.is_file():
-        return False
-    if hash_file(cached)[0] == sha256:
-        return True
-    cached.unlink(missing_ok=True)  # a corrupted cache entry is refetched, never served
+    try:
+        if not cached.is_file():
+            return False
+        if hash_file(cached)[0] == sha256:
+            return True
+        cached.unlink(missing_ok=True)  # a corrupted cache entry is refetched, never served
+    except OSError as exc:
+        raise _cache_unusable(exc) from None
     return False
 
 
 def _fetch_into_cache(
     *, dataset: Dataset, storage: Storage, cached: Path, progress: Progress | None
 ) -> None:
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    temp = cached.with_name(f".{dataset.sha256}.{secrets.token_hex(6)}.part")
     try:
-        with temp.open("xb") as out:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temp, out = _open_cache_part(cached)
+    except OSError as exc:
+        raise _cache_unusable(exc) from None
+    try:
+        with out:
             for chunk in stream_object(dataset=dataset, storage=storage):
                 out.write(chunk)
                 if progress:
                     progress(len(chunk))
             # No fsync: a cache entry is re-hashed before every use, so one torn by a
             # power loss is refetched, never served (and fsync costs ~1 s per GiB here).
-        temp.chmod(0o444)
-        os.replace(temp, cached)
+            out.flush()
+            os.fchmod(out.fileno(), 0o444)
+            # Renamed while still open and locked, so a sweep never takes it from under us.
+            os.replace(temp, cached)
     except OSError as exc:
-        raise BadPath(f"cannot write to the cache {cached.parent}: {exc.strerror}") from exc
+        raise _cache_unusable(exc) from exc
     finally:
         temp.unlink(missing_ok=True)
 
 
-def _place_copy(cached: Path, target: Path) -> None:
-    """Hard-link (or copy) the verified cache entry to ``target``, atomically."""
+def _open_cache_part(cached: Path) -> tuple[Path, BinaryIO]:
+    """A new partial cache entry, open for writing and locked against sweeps."""
+    for _ in range(3):
+        temp = cached.with_name(f".{cached.name}.{secrets.token_hex(6)}{_CACHE_PART_SUFFIX}")
+        out = temp.open("xb")
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+        if os.fstat(out.fileno()).st_nlink:
+            return temp, out
+        out.close()  # a sweep removed it between its creation and our lock: a new name
+    raise OSError(errno.EAGAIN, "partial downloads keep being removed", str(cached.parent))
+
+
+def sweep_cache_parts(
+    *, older_than: timedelta, dry_run: bool = False, directory: Path | None = None
+) -> list[Path]:
+    """Remove partial cache entries that killed downloads left behind; return them.
+
+    Looks in ``directory`` (one fan-out directory of the cache) or the whole cache, and
+    removes ``.part`` files last written more than ``older_than`` ago that no running
+    download holds locked. A cache that cannot be read is skipped, not an error: the
+    sweep is housekeeping and never fails the download or `gc` that runs it.
+    """
+    root = Path(settings.DATATRAC_CACHE_DIR)
+    directories = [directory] if directory is not None else root.glob("??/??")
+    cutoff = time.time() - older_than.total_seconds()
+    removed = []
+    try:
+        for folder in directories:
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith(".") and name.endswith(_CACHE_PART_SUFFIX):
+                    path = folder / name
+                    if _remove_abandoned_part(path, cutoff=cutoff, dry_run=dry_run):
+                        removed.append(path)
+    except OSError:
+        pass  # the cache root itself is unreadable
+    return removed
+
+
+def _remove_abandoned_part(path: Path, *, cutoff: float, dry_run: bool) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False  # removed meanwhile, or not a file we may open
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_mtime > cutoff:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a download is writing it
+        if not dry_run:
+            path.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _place_copy(cached: Path, target: Path, *, replace: bool) -> None:
+    """Write the verified cache entry to ``target`` as a file of its own, atomically.
+
+    A reflink (FICLONE: the file system shares the blocks copy-on-write) where the file
+    system has one, else a copy. Never a hard link: a download and the cache entry that
+    are one inode change together, so editing one "verified" download (as root, or after
+    a chmod) would silently change the cache and every later download. The copy gets the
+    umask's permissions, not the cache entry's read-only ones. A missing ``target``
+    directory (an ``--output dir/``) is created here, once the bytes are verified. Unless
+    ``replace``, a file that appeared at ``target`` meanwhile is kept (ConfirmationRequired).
+    """
     temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
-        try:
-            os.link(cached, temp)
-        except OSError:
-            with cached.open("rb") as src, temp.open("xb") as dst:
-                while chunk := src.read(CHUNK_SIZE):
-                    dst.write(chunk)
-        os.replace(temp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with cached.open("rb") as src, temp.open("xb") as dst:
+            try:
+                fcntl.ioctl(dst.fileno(), fcntl.FICLONE, src.fileno())
+                cloned = True
+            except OSError:  # no reflinks here (ext4, tmpfs, another file system...)
+                cloned = False
+        if not cloned:
+            shutil.copyfile(cached, temp)
+        if replace:
+            os.replace(temp, target)
+        else:
+            _link_new(temp, target)
     except OSError as exc:
         raise BadPath(f"cannot write {target}: {exc.strerror}") from exc
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _link_new(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` only if nothing has it (link(2) never replaces)."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise ConfirmationRequired(
+            f"{target} already exists: pass --force to overwrite it"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        os.replace(temp, target)  # a file system without hard links: checked above
 
 
 def stream_object(

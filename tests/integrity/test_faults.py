@@ -19,7 +19,8 @@ from django.db import connection
 from lineage.models import LineageEdge
 from lineage.services import link_datasets
 from registry.errors import IntegrityFailure, LineageError
-from registry.models import Dataset
+from registry.integrity import collect_garbage
+from registry.models import AuditEvent, Dataset
 from registry.services import Actor, delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
@@ -73,7 +74,9 @@ def test_download_killed_mid_stream_leaves_the_output_and_cache_untouched(
     output.write_bytes(b"an existing file the user cares about")
     cache_dir = datatrac_dirs / "cache" / big_file.object_dir
 
-    fetch = cli.popen("fetch", big_file.sha256[:10], "--download", "--output", str(output))
+    fetch = cli.popen(
+        "fetch", big_file.sha256[:10], "--download", "--output", str(output), "--force"
+    )
     wait_for(lambda: temporaries_in(cache_dir, ".part"), fetch, "the download started")
     fetch.send_signal(signal.SIGKILL)
     fetch.wait()
@@ -84,10 +87,96 @@ def test_download_killed_mid_stream_leaves_the_output_and_cache_untouched(
     assert Dataset.objects.get().download_count == 0
 
     # The next download starts over and delivers the verified bytes.
-    done = cli("fetch", big_file.sha256[:10], "--download", "--output", str(output))
+    done = cli("fetch", big_file.sha256[:10], "--download", "--output", str(output), "--force")
     assert done.returncode == 0, done.stderr
     assert output.stat().st_size == big_file.size
     assert verify_file(output) == big_file.sha256
+
+
+def cache_parts(directory: Path) -> list[Path]:
+    return sorted(temporaries_in(directory, ".part"))
+
+
+def killed_download(cli: CLI, big_file: BigFile, cache_dir: Path, output: str) -> Path:
+    """Start a download, SIGKILL it mid-stream; its partial cache entry stays behind."""
+    before = set(cache_parts(cache_dir))
+    fetch = cli.popen("fetch", big_file.sha256[:10], "--download", "--output", output)
+    parts = wait_for(
+        lambda: [p for p in cache_parts(cache_dir) if p not in before], fetch, "the download"
+    )
+    fetch.send_signal(signal.SIGKILL)
+    fetch.wait()
+    assert parts[0].exists()
+    return parts[0]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def make_old(path: Path) -> None:
+    old = path.stat().st_mtime - 2 * 3600
+    os.utime(path, (old, old))
+
+
+def test_the_next_download_sweeps_stale_partial_downloads_from_the_cache(
+    cli: CLI, big_file: BigFile, local_store: LocalStorage, datatrac_dirs: Path
+) -> None:
+    push_dataset(path=big_file.path, source="s", actor=Actor.for_cli(), storage=local_store)
+    cache_dir = datatrac_dirs / "cache" / big_file.object_dir
+    stale = killed_download(cli, big_file, cache_dir, "a.bin")
+    recent = killed_download(cli, big_file, cache_dir, "b.bin")
+    make_old(stale)
+
+    done = cli("fetch", big_file.sha256[:10], "--download", "--output", "c.bin")
+
+    assert done.returncode == 0, done.stderr
+    # The stale part is gone; one killed within the hour may be a slow download: kept.
+    assert cache_parts(cache_dir) == [recent]
+    assert verify_file(cli.cwd / "c.bin") == big_file.sha256
+
+
+def test_gc_sweeps_partial_downloads_but_never_one_still_being_written(
+    admin_actor: Actor,  # first: the `cli` fixture acts as this administrator
+    cli: CLI,
+    big_file: BigFile,
+    local_store: LocalStorage,
+    datatrac_dirs: Path,
+) -> None:
+    push_dataset(path=big_file.path, source="s", actor=Actor.for_cli(), storage=local_store)
+    cache_dir = datatrac_dirs / "cache" / big_file.object_dir
+    abandoned = killed_download(cli, big_file, cache_dir, "a.bin")
+    running = cli.popen("fetch", big_file.sha256[:10], "--download", "--output", "b.bin")
+    # Bytes in the part: the download has locked it (it locks before it writes).
+    live = wait_for(
+        lambda: [p for p in cache_parts(cache_dir) if p != abandoned and _size(p)],
+        running,
+        "the download",
+    )[0]
+    running.send_signal(signal.SIGSTOP)  # mid-stream, holding its part's lock
+    try:
+        # Aged only now: the running download would have swept an old one as it started.
+        make_old(abandoned)
+        make_old(live)  # however old it looks, and even with no grace at all
+        dry = collect_garbage(
+            storage=local_store, grace=timedelta(0), dry_run=True, actor=admin_actor
+        )
+        assert dry.cache_parts == [abandoned]
+        assert abandoned.exists()
+        report = collect_garbage(
+            storage=local_store, grace=timedelta(0), dry_run=False, actor=admin_actor
+        )
+        assert report.cache_parts == [abandoned]
+        assert cache_parts(cache_dir) == [live]
+    finally:
+        running.send_signal(signal.SIGCONT)
+    _, err = running.communicate(timeout=120)
+    assert running.returncode == 0, err
+    assert verify_file(cli.cwd / "b.bin") == big_file.sha256
+    assert cache_parts(cache_dir) == []
 
 
 def verify_file(path: Path) -> str:
@@ -137,11 +226,15 @@ def test_flipped_byte_is_refused_by_download_and_reported_by_verify(
     existing = cli.cwd / "flipped.csv"
     existing.write_text("keep me")
 
-    fetch = cli("fetch", dataset.sha256, "--download")
+    fetch = cli("fetch", dataset.sha256, "--download", "--force")
     assert fetch.returncode == 1
     assert fetch.stderr.startswith("error: hash mismatch for dataset " + dataset.short_hash)
     assert "'flipped.csv'" in fetch.stderr
     assert existing.read_text() == "keep me"
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+    failed = AuditEvent.objects.get(sha256=dataset.sha256, action="download")
+    assert (failed.outcome, failed.detail.startswith("via cli: hash mismatch")) == ("failed", True)
     assert sorted(p.name for p in cli.cwd.iterdir()) == ["flipped.csv"]
     cached = Path(cli.env["DATATRAC_CACHE_DIR"]) / dataset.sha256[:2] / dataset.sha256[2:4]
     assert list(cached.iterdir()) == []

@@ -89,6 +89,25 @@ def test_gc_dry_run_lists_and_removes_nothing(make_file, local_store: LocalStora
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.GC_REMOVE).exists()
 
 
+def test_gc_removes_partial_downloads_older_than_the_grace_from_the_cache() -> None:
+    folder = Path(settings.DATATRAC_CACHE_DIR) / "ab" / "cd"
+    folder.mkdir(parents=True)
+    old = folder / f".ab{'0' * 62}.0123456789ab.part"
+    young = folder / f".ab{'1' * 62}.0123456789ab.part"
+    entry = folder / f"ab{'2' * 62}"  # a finished cache entry is not gc's business
+    for path in (old, young, entry):
+        path.write_bytes(b"bytes")
+        age(path, 2 * DAY)
+    age(young, timedelta(hours=1))
+
+    dry, _ = run("gc", "--dry-run")
+    assert dry.splitlines() == [f"would remove partial download {old}"]
+    assert old.exists()
+    out, _ = run("gc")
+    assert out.splitlines() == [f"removed partial download {old}"]
+    assert sorted(folder.iterdir()) == sorted([young, entry])
+
+
 def test_gc_never_touches_a_referenced_object_whatever_the_grace(
     make_file, push, local_store: LocalStorage
 ) -> None:

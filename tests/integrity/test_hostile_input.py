@@ -90,7 +90,8 @@ def test_hostile_text_through_the_real_script_runs_nothing(cli: CLI, make_file) 
         assert pushed.returncode == 0, pushed.stderr
         sha256 = pushed.stdout.strip()
         assert Dataset.objects.get(sha256=sha256).name == value
-        fetched = cli("fetch", sha256, "--download")
+        # Both names make the same safe file name: the second replaces the first.
+        fetched = cli("fetch", sha256, "--download", "--force")
         assert fetched.returncode == 0, fetched.stderr
         assert cli("verify", sha256).returncode == 0
     assert not canary.exists()
@@ -150,7 +151,9 @@ def test_download_by_a_hostile_name_stays_in_the_chosen_directory(
     monkeypatch.chdir(chosen)
     actor = Actor.for_cli()
     default = download_dataset(dataset=dataset, actor=actor, storage=local_store)
-    into_dir = download_dataset(dataset=dataset, actor=actor, storage=local_store, output=chosen)
+    into_dir = download_dataset(
+        dataset=dataset, actor=actor, storage=local_store, output=chosen, force=True
+    )
     for result in (default, into_dir):
         target = (chosen / result.path).resolve() if not result.path.is_absolute() else result.path
         assert target.parent == chosen.resolve()

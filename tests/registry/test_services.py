@@ -201,7 +201,9 @@ def test_download_of_corrupt_bytes_keeps_the_existing_target(
     target = tmp_path / "keep.csv"
     target.write_bytes(b"precious")
     with pytest.raises(IntegrityFailure, match=f"hash mismatch for dataset {dataset.short_hash}"):
-        download_dataset(dataset=dataset, actor=Actor.for_cli(), storage=local_store, output=target)
+        download_dataset(
+            dataset=dataset, actor=Actor.for_cli(), storage=local_store, output=target, force=True
+        )
     assert target.read_bytes() == b"precious"
     assert not cache_path(dataset.sha256).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["files", "home", "keep.csv"]

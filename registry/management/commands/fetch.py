@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -11,7 +11,7 @@ from lineage.models import LineageEdge
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import Actor, download_dataset
+from registry.services import Actor, download_dataset, resolve_output_path
 from registry.storage import get_storage
 from registry.units import human_size
 
@@ -24,6 +24,10 @@ class Command(DataTracCommand):
   datatrac fetch 3fa2c1                     # everything about one dataset
   datatrac fetch 3fa2c1 --download          # into ./<name>, verified
   datatrac fetch 3fa2c1 --download --output data/raw.csv
+  datatrac fetch 3fa2c1 --download --output data/new/   # makes data/new/, writes <name> in it
+  datatrac fetch 3fa2c1 --download --force  # overwrite ./<name> without asking
+
+An existing output file is overwritten only with --force, or after asking on a terminal.
 """
 
     def checks_migrations_first(self, options: dict[str, Any]) -> bool:
@@ -38,7 +42,15 @@ class Command(DataTracCommand):
         )
         parser.add_argument("--download", action="store_true", help="download the dataset")
         parser.add_argument(
-            "-o", "--output", type=Path, help="with --download: file or directory to write"
+            "-o",
+            "--output",
+            help="with --download: file or directory to write (a trailing / makes the directory)",
+        )
+        parser.add_argument(
+            "-f",
+            "--force",
+            action="store_true",
+            help="with --download: overwrite an existing file without asking",
         )
         parser.add_argument("--json", action="store_true", help="print JSON only on stdout")
 
@@ -54,8 +66,8 @@ class Command(DataTracCommand):
         if options["download"]:
             self.download(dataset, options)
         else:
-            if options["output"]:
-                raise CommandError("--output goes with --download")
+            if options["output"] or options["force"]:
+                raise CommandError("--output and --force go with --download")
             self.show(dataset, as_json=options["json"])
 
     def list_datasets(self, options: dict[str, Any]) -> None:
@@ -138,12 +150,14 @@ class Command(DataTracCommand):
         self.console().print(table)
 
     def download(self, dataset: Dataset, options: dict[str, Any]) -> None:
+        force = options["force"] or self.overwrite_agreed(dataset, options["output"])
         with get_storage() as storage, self.progress(dataset.size, "downloading") as bar:
             result = download_dataset(
                 dataset=dataset,
                 actor=Actor.for_cli(),
                 storage=storage,
                 output=options["output"],
+                force=force,
                 progress=bar,
             )
         if options["json"]:
@@ -153,14 +167,37 @@ class Command(DataTracCommand):
                     "path": str(result.path.resolve()),
                     "size": dataset.size,
                     "from_cache": result.from_cache,
+                    "replaced": result.replaced,
                 }
             )
             return
         self.stderr.write(
             f"verified {human_size(dataset.size)}"
             + (" (from the local cache)" if result.from_cache else "")
+            + (
+                f"; overwrote the existing {terminal_safe(str(result.path))}"
+                if result.replaced
+                else ""
+            )
         )
         self.stdout.write(terminal_safe(str(result.path)))
+
+    def overwrite_agreed(self, dataset: Dataset, output: str | None) -> bool:
+        """On a terminal, ask (before any progress bar) whether to replace an existing file.
+
+        Without a terminal the service refuses instead, saying to pass --force.
+        """
+        if not sys.stdin.isatty():
+            return False
+        target, exists = resolve_output_path(dataset, output, force=True)
+        if not exists:
+            return False
+        # On stderr: stdout carries only the downloaded file's path, for scripts.
+        sys.stderr.write(f"{terminal_safe(str(target))} already exists; overwrite it? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise CommandError(f"not overwritten: {target} already exists")
+        return True
 
 
 def _edge_dict(dataset: Dataset, edge: LineageEdge) -> dict[str, Any]:

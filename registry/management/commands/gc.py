@@ -34,7 +34,8 @@ class Command(DataTracCommand):
   datatrac gc --grace 7d                    # keep a week of unreferenced objects
 
 Temporary uploads are left behind by a push that was killed; unreferenced objects by
-a push killed between storing its bytes and registering them. Tombstones (deleted
+a push killed between storing its bytes and registering them; partial downloads (in
+this machine's cache) by a download that was killed. Tombstones (deleted
 datasets) do not reference bytes. The grace period should exceed your longest push.
 """
 
@@ -63,6 +64,8 @@ datasets) do not reference bytes. The grace period should exceed your longest pu
             self.stdout.write(f"{verb} temporary upload {name}")
         for sha256 in report.removed:
             self.stdout.write(f"{verb} unreferenced object {sha256}")
+        for path in report.cache_parts:
+            self.stdout.write(f"{verb} partial download {path}")
         grace = format_duration(report.grace)
         for sha256 in report.kept_recent:
             self.stderr.write(f"kept unreferenced object {sha256}: younger than {grace}")
