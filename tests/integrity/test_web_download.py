@@ -19,7 +19,10 @@ from django.urls import reverse
 
 from registry.models import AuditEvent, Dataset, DownloadRecord
 from registry.storage.local import LocalStorage
+from tests.conftest import CLI
 from tests.fixtures.gunicorn import Gunicorn
+from tests.fixtures.sshd import SSHStoreConfig
+from tests.integrity.conftest import ssh_env
 from tests.webhelpers import stored_dataset
 
 SIZE = 3 * 1024 * 1024 + 12_345  # several chunks and a short last one
@@ -79,6 +82,33 @@ def test_a_corrupt_object_fails_the_http_transfer_short_of_its_length(
 ) -> None:
     server, dataset, stored = served
     _rewrite(stored, corruption)
+    _assert_the_transfer_fails_uncounted(server, dataset)
+
+
+@pytest.mark.ssh
+@pytest.mark.parametrize(
+    "corruption",
+    [CORRUPTIONS["a flipped last byte"], CORRUPTIONS["a whole extra chunk"]],
+    ids=["a flipped last byte", "a whole extra chunk"],
+)
+def test_a_corrupt_object_in_an_ssh_store_fails_the_http_transfer_too(
+    ssh_settings: SSHStoreConfig,
+    gunicorn_factory: Callable[..., Gunicorn],
+    cli: CLI,
+    make_file: Callable[..., Path],
+    corruption: Callable[[bytes], bytes],
+) -> None:
+    env = ssh_env(ssh_settings)
+    pushed = cli("push", str(make_file(size=SIZE, name="rain.bin")), "--source", "s", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    dataset = Dataset.objects.get()
+    sha256 = dataset.sha256
+    _rewrite(ssh_settings.base / sha256[:2] / sha256[2:4] / sha256, corruption)
+    server = gunicorn_factory({**env, "DATATRAC_PUBLIC_READ": "true"})
+    _assert_the_transfer_fails_uncounted(server, dataset)
+
+
+def _assert_the_transfer_fails_uncounted(server: Gunicorn, dataset: Dataset) -> None:
     connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
     connection.request("GET", _download_path(dataset))
     response = connection.getresponse()
