@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 from django.core.paginator import Paginator
@@ -165,18 +166,23 @@ def dataset_download(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     storage = get_storage()
     try:
         chunks = stream_dataset(dataset=dataset, actor=Actor.for_request(request), storage=storage)
+        # The first chunk is read before the response starts: a store that fails at once,
+        # or a small object that fails verification (its only chunk is held back until
+        # then), gets this page instead of a transfer that breaks off.
+        first = next(chunks, b"")
     except PermissionDenied as exc:
         storage.close()
         return render(
             request, "registry/download_error.html", {"dataset": dataset, "error": exc}, status=403
         )
-    except DataTracError as exc:  # the store is unreachable or lost the object
+    except DataTracError as exc:  # unreachable store, lost object, corrupt bytes
         storage.close()
         return render(
             request, "registry/download_error.html", {"dataset": dataset, "error": exc}, status=502
         )
     response = StreamingHttpResponse(
-        _stream_then_close(chunks, storage), content_type="application/octet-stream"
+        _stream_then_close(itertools.chain([first], chunks), storage),
+        content_type="application/octet-stream",
     )
     response["Content-Length"] = str(dataset.size)
     response["Content-Disposition"] = content_disposition_header(

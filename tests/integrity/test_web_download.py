@@ -191,3 +191,30 @@ def test_chromium_completes_a_good_download_and_it_is_counted_once(
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == dataset.sha256
     dataset.refresh_from_db()
     assert dataset.download_count == 1
+
+
+@pytest.mark.browser
+def test_chromium_reports_a_failed_download_of_a_small_corrupt_object(
+    browser: object,
+    gunicorn_factory: Callable[..., Gunicorn],
+    local_store: LocalStorage,
+    tmp_path: Path,
+) -> None:
+    content = b"station,mm\nLHR,3.2\n"  # one chunk: held back, so nothing is ever sent
+    dataset = stored_dataset(local_store, tmp_path, content, name="small.csv")
+    stored = local_store.root / dataset.sha256[:2] / dataset.sha256[2:4] / dataset.sha256
+    _rewrite(stored, _flip(len(content) - 2))
+    server = gunicorn_factory({"DATATRAC_PUBLIC_READ": "true"})
+    context = browser.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        page.goto(server.url + dataset.get_absolute_url())
+        # The link is a download link: the error status (502) fails the download.
+        with page.expect_download() as info:
+            page.click("text=Download")
+        assert info.value.failure() is not None
+    finally:
+        context.close()
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0

@@ -513,6 +513,23 @@ def test_corrupt_bytes_are_never_streamed_in_full_nor_counted(
     assert "hash mismatch" in failed.detail
 
 
+def test_a_small_corrupt_object_gets_an_error_page_and_not_one_byte(
+    user_client: Client, stored: Callable[..., Dataset], local_store: LocalStorage
+) -> None:
+    dataset = stored(b"id,value\n1,2\n", name="small.csv")  # one chunk: held until verified
+    stored_at = local_store.root / dataset.sha256[:2] / dataset.sha256[2:4] / dataset.sha256
+    stored_at.chmod(0o644)
+    stored_at.write_bytes(b"id,value\n1,3\n")
+    response = user_client.get(download_url(dataset))
+    assert response.status_code == 502
+    assert not response.streaming
+    assert b"hash mismatch for dataset " + dataset.short_hash.encode() in response.content
+    dataset.refresh_from_db()
+    assert dataset.download_count == 0
+    failed = AuditEvent.objects.get(sha256=dataset.sha256, action="download")
+    assert failed.outcome == AuditEvent.Outcome.FAILED
+
+
 def test_download_file_name_is_made_safe(
     user_client: Client, stored: Callable[..., Dataset]
 ) -> None:
