@@ -155,7 +155,7 @@ def _stream_then_close(chunks: Iterator[bytes], storage: Storage) -> Iterator[by
         storage.close()
 
 
-@require_GET  # not HEAD: opening the stream counts a download
+@require_GET  # not HEAD: a download reads (and counts) the whole object
 @browse_required
 def dataset_download(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     dataset = get_dataset_or_404(ref)
