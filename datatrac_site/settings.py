@@ -113,9 +113,14 @@ INSTALLED_APPS = [
     "axes",
     "registry",
     "lineage",
+    "tokens",
+    # The API (django-ninja); listed so its docs page uses its own static files, not a CDN.
+    "ninja",
 ]
 
 MIDDLEWARE = [
+    # Outermost: any error under /api/ (an unknown URL, a wrong method) answers JSON.
+    "datatrac_site.middleware.api_json_errors",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
