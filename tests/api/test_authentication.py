@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from contextlib import closing
 from collections.abc import Callable
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
