@@ -11,8 +11,10 @@ import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.docs import Swagger, _csrf_needed
 
 from lineage.api import router as lineage_router
 from registry.api import router as registry_router
@@ -70,6 +72,17 @@ AUTHENTICATE_HINT = (
 )
 
 
+class LocalSwagger(Swagger):
+    """Swagger UI from django-ninja's files, served as our own static files (see
+    STATICFILES_DIRS): ninja only does that when it is an installed app, which would
+    make every CLI command import it."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        config = {**self.settings, "url": self.get_openapi_url(api, kwargs)}
+        context = {"swagger_settings": config, "api": api, "add_csrf": _csrf_needed(api)}
+        return render(request, "api/docs.html", context)
+
+
 def error_body(error: str, detail: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail}
 
@@ -82,6 +95,7 @@ api = NinjaAPI(
     "session (unsafe methods then need the CSRF token).",
     urls_namespace="api-v1",
     auth=API_AUTH,
+    docs=LocalSwagger(),
 )
 api.add_router("/", tokens_router)
 api.add_router("/", registry_router)

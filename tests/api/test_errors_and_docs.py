@@ -90,3 +90,19 @@ def test_the_docs_page_loads_its_scripts_from_our_own_static_files(
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
         assert httpx.get(live_server.url + asset, timeout=60).status_code == 200, asset
     assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+
+
+def test_django_setup_does_not_import_the_api_framework() -> None:
+    # Every CLI command runs django.setup(); django-ninja and pydantic cost it 150-400 ms
+    # and only the web server needs them (through the URLconf).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, django; django.setup(); "
+        "print('ninja' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["False", "False"], out.stderr
