@@ -110,7 +110,9 @@ def get_dataset(request: HttpRequest, ref: str = REF) -> dict[str, object]:
 def get_history(
     request: HttpRequest, ref: str = REF, limit: int = Query(HISTORY_LIMIT, ge=1, le=200)
 ) -> dict[str, object]:
-    history = audit_history(actor=api_actor(request), ref=ref, limit=limit)
+    actor = api_actor(request)
+    dataset = show_dataset(actor=actor, ref=ref)
+    history = audit_history(actor=actor, dataset=dataset, limit=limit)
     return {
         "events": [
             {

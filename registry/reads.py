@@ -61,9 +61,10 @@ def show_dataset(*, actor: Actor, ref: str) -> Dataset:
     return Dataset.objects.resolve(ref)
 
 
-def audit_history(*, actor: Actor, ref: str, limit: int = HISTORY_LIMIT) -> DatasetHistory:
+def audit_history(*, actor: Actor, dataset: Dataset, limit: int = HISTORY_LIMIT) -> DatasetHistory:
     """A dataset's latest audit events, newest first: the audit trail is for
     administrators (``registry.view_auditevent``)."""
-    require_permission(actor, "registry.view_auditevent", action="read the audit trail", sha256="")
-    dataset = Dataset.objects.resolve(ref)
+    require_permission(
+        actor, "registry.view_auditevent", action="read the audit trail", sha256=dataset.sha256
+    )
     return dataset_history(dataset=dataset, limit=limit)

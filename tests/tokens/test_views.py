@@ -124,3 +124,18 @@ def test_an_account_with_no_role_sees_why_it_has_no_form(client: Client) -> None
 
 def test_the_nav_links_to_the_tokens_page_when_signed_in(client: Client, carol: object) -> None:
     assert f'href="{LIST_URL}"' in client.get(reverse("registry:dataset-list")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url", [LIST_URL, reverse("admin:tokens_accesstoken_changelist"), "/api/v1/docs"]
+)
+def test_the_tokens_pages_and_api_docs_send_the_strict_csp_without_inline_script(
+    client: Client, url: str
+) -> None:
+    from tests.test_hardening import assert_strict_csp, inline_scripts
+
+    client.force_login(UserFactory(username="su", is_superuser=True, is_staff=True))
+    response = client.get(url)
+    assert response.status_code == 200
+    assert_strict_csp(response["Content-Security-Policy"])
+    assert inline_scripts(response.content.decode()) == []
