@@ -228,7 +228,7 @@ def _check_not_locked(*, origin: str, user_agent: str) -> None:
         )
 
 
-def refuse_token(*, reason: str, origin: str, user_agent: str = "") -> None:
+def refuse_token(*, reason: str, origin: str, user_agent: str = "") -> NoReturn:
     """Refuse a token sent the wrong way (say, in a query string): counted and audited."""
     _check_not_locked(origin=origin, user_agent=user_agent)
     _refuse(origin=origin, user_agent=user_agent, reason=reason)
