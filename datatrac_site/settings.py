@@ -8,6 +8,7 @@ differs only by environment (see `.env.example` and the README).
 from __future__ import annotations
 
 import getpass
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,9 +114,15 @@ INSTALLED_APPS = [
     "axes",
     "registry",
     "lineage",
+    "tokens",
+    # Not "ninja": importing django-ninja (pydantic) at every django.setup() costs each CLI
+    # command 150-400 ms; only the web server loads it, through the URLconf. Its Swagger UI
+    # files are served from its package below, so the docs need no CDN.
 ]
 
 MIDDLEWARE = [
+    # Outermost: any error under /api/ (an unknown URL, a wrong method) answers JSON.
+    "datatrac_site.middleware.api_json_errors",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,6 +189,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# django-ninja's Swagger UI (static/ninja/...), found without importing the package.
+_ninja = importlib.util.find_spec("ninja")
+if _ninja is not None and _ninja.submodule_search_locations:
+    STATICFILES_DIRS.append(Path(next(iter(_ninja.submodule_search_locations))) / "static")
 # Unset on the embedded install, where WhiteNoise serves straight from the finders;
 # production sets it and runs `datatrac collectstatic`.
 _static_root = env.str("STATIC_ROOT", default="")

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from datatrac_site.api import api
 from datatrac_site.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", api.urls),
+    path("tokens/", include("tokens.urls")),
     path("", include("registry.urls")),
 ]

@@ -228,6 +228,8 @@ class AuditEvent(models.Model):
         SIGN_IN = "sign_in", "sign in"
         SIGN_OUT = "sign_out", "sign out"
         SIGN_IN_FAILED = "sign_in_failed", "failed sign in"
+        TOKEN_CREATE = "token_create", "API token created"
+        TOKEN_REVOKE = "token_revoke", "API token revoked"
 
     class Outcome(models.TextChoices):
         OK = "ok", "ok"

@@ -6,10 +6,10 @@ from django.core.management.base import CommandError, CommandParser
 from rich.text import Text
 from rich.tree import Tree
 
+from lineage.presenters import graph_as_dict
 from lineage.services import LineageGraph, lineage_graph, link_datasets, unlink_datasets
 from registry.cli import DataTracCommand
 from registry.models import Dataset
-from registry.presenters import dataset_as_dict
 from registry.services import Actor
 
 
@@ -50,7 +50,7 @@ class Command(DataTracCommand):
         dataset = Dataset.objects.resolve(options["hash"])
         graph = lineage_graph(dataset=dataset, depth=options["depth"])
         if options["json"]:
-            self.print_json(_graph_dict(graph))
+            self.print_json(graph_as_dict(graph))
         else:
             self.print_trees(graph)
 
@@ -104,27 +104,3 @@ class Command(DataTracCommand):
         if graph.descendants_beyond:
             more = f"{graph.descendants_beyond}{'+' if graph.descendants_capped else ''}"
             console.print(f"  ... {more} more beyond depth {graph.depth}")
-
-
-def _graph_dict(graph: LineageGraph) -> dict[str, Any]:
-    by_id = graph.nodes
-    return {
-        "dataset": dataset_as_dict(graph.center),
-        "depth": graph.depth,
-        "ancestors": [
-            {**dataset_as_dict(by_id[i]), "distance": -level}
-            for i, level in sorted(graph.levels.items(), key=lambda kv: -kv[1])
-            if level < 0
-        ],
-        "descendants": [
-            {**dataset_as_dict(by_id[i]), "distance": level}
-            for i, level in sorted(graph.levels.items(), key=lambda kv: kv[1])
-            if level > 0
-        ],
-        "edges": [{"parent": by_id[p].sha256, "child": by_id[c].sha256} for p, c in graph.edges],
-        "ancestors_total": graph.ancestors_total,
-        "descendants_total": graph.descendants_total,
-        # True: the total is "at least" (counting stops at lineage.services.COUNT_CAP).
-        "ancestors_capped": graph.ancestors_capped,
-        "descendants_capped": graph.descendants_capped,
-    }
