@@ -50,6 +50,9 @@ DATATRAC_SSH_CONFIG: str = env.str(
     "DATATRAC_SSH_CONFIG", default=str(Path("~/.ssh/config").expanduser())
 )
 DATATRAC_SSH_TIMEOUT: float = env.float("DATATRAC_SSH_TIMEOUT", default=15.0)
+# `verify --all` continues an interrupted run only if it started less than this ago
+# (a duration: 30m, 24h, 7d); an older one is started over.
+DATATRAC_VERIFY_RESUME_WITHIN: str = env.str("DATATRAC_VERIFY_RESUME_WITHIN", default="24h")
 
 DEBUG: bool = env.bool("DEBUG", default=False)
 

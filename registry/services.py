@@ -176,6 +176,16 @@ def require_permission(actor: Actor, perm: str, *, action: str, sha256: str = ""
     raise PermissionDenied(f"user {actor.name!r} may not {action} (needs permission {perm})")
 
 
+def require_view_permission(*, actor: Actor) -> None:
+    """Raise PermissionDenied (audited) unless ``actor`` may read the registry.
+
+    The gate of every read that is a plain query (list, show, lineage): the web's
+    pages check the same permission (registry.access), the CLI calls this before it
+    reads.
+    """
+    require_permission(actor, "registry.view_dataset", action="view datasets")
+
+
 def record_audit(
     *,
     actor: Actor,

@@ -11,7 +11,7 @@ from lineage.models import LineageEdge
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import Actor, download_dataset
+from registry.services import Actor, download_dataset, require_view_permission
 from registry.storage import get_storage
 from registry.units import human_size
 
@@ -43,6 +43,8 @@ class Command(DataTracCommand):
         parser.add_argument("--json", action="store_true", help="print JSON only on stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["download"]:
+            require_view_permission(actor=Actor.for_cli())
         if options["all"] or (options["search"] is not None and not options["hash"]):
             if options["hash"] or options["download"]:
                 raise CommandError("--all lists datasets; give either --all or a HASH")
