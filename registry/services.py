@@ -756,7 +756,21 @@ class DatasetHistory:
     more: bool
 
 
-def dataset_history(*, dataset: Dataset, limit: int = HISTORY_LIMIT) -> DatasetHistory:
-    """A dataset's history for its page: at most ``limit`` events, in one query."""
+# The audit trail - who did what, from which address, and what was refused - is the
+# administrators' (README, Roles); anyone else sees no history at all.
+HISTORY_PERMISSION = "registry.view_auditevent"
+
+
+def dataset_history(
+    *, dataset: Dataset, actor: Actor, limit: int = HISTORY_LIMIT
+) -> DatasetHistory | None:
+    """A dataset's history for its page: at most ``limit`` events, in one query.
+
+    None (and no query) unless ``actor`` may read the audit trail: viewers and
+    anonymous public readers get the download count and chart, never other people's
+    names, addresses or refused attempts.
+    """
+    if not actor.has_perm(HISTORY_PERMISSION):
+        return None
     events = list(AuditEvent.objects.for_dataset(dataset.sha256)[: limit + 1])
     return DatasetHistory(events=events[:limit], more=len(events) > limit)

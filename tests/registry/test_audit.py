@@ -66,7 +66,7 @@ def test_the_history_on_the_dataset_page_is_escaped(
     record_audit(
         actor=Actor(name="<script>alert(1)</script>"), action="link", sha256=scene.parent.sha256
     )
-    client.force_login(member_of("viewers", "alice"))
+    client.force_login(member_of("administrators", "boss"))
     page = client.get(scene.parent.get_absolute_url()).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)" not in page
@@ -174,6 +174,7 @@ def test_the_dataset_page_shows_its_history_newest_first(
     )
     delete_dataset(dataset=scene.parent, actor=root(), storage=local_store, force=True)
 
+    client.force_login(member_of("administrators", "boss"))
     page = client.get(scene.parent.get_absolute_url()).content.decode()
     history = page.split('id="history-heading"', 1)[1]
     assert history.index("remote delete") < history.index("download") < history.index("push")
@@ -189,8 +190,10 @@ def test_the_history_is_one_query_and_bounded_whatever_its_length(
     dataset = DatasetFactory()
     for i in range(events):
         record_audit(actor=Actor(name=f"user{i}"), action="download", sha256=dataset.sha256)
+    admin = root()
     with django_assert_max_num_queries(1):
-        history = dataset_history(dataset=dataset, limit=50)
+        history = dataset_history(dataset=dataset, actor=admin, limit=50)
+    assert history is not None
     assert len(history.events) == min(events, 50)
     assert history.more == (events > 50)
 
@@ -199,3 +202,84 @@ def test_the_history_is_one_query_and_bounded_whatever_its_length(
     page = client.get(dataset.get_absolute_url()).content.decode()
     link = reverse("admin:registry_auditevent_changelist") + f"?sha256={dataset.sha256}"
     assert (link in page) == (events > 20)  # the page shows the latest 20
+
+
+# --- who may see a dataset's history -------------------------------------------------
+
+HX = {"HTTP_HX_REQUEST": "true"}
+# What only the audit trail holds: another user's name, a client IP, a CLI host, a refusal.
+SECRETS = ["mallory", CLIENT_IP, "cli@build-host-7", "permission denied", "history-heading"]
+
+
+def _a_trail(dataset: Dataset) -> None:
+    record_audit(
+        actor=Actor(name="mallory", origin=CLIENT_IP),
+        action=AuditEvent.Action.DOWNLOAD,
+        sha256=dataset.sha256,
+        detail="via web",
+    )
+    record_audit(
+        actor=Actor(name="mallory", origin="cli@build-host-7"),
+        action=AuditEvent.Action.PERMISSION_DENIED,
+        sha256=dataset.sha256,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail="delete datasets needs permission registry.remote_delete_dataset",
+    )
+
+
+@pytest.mark.parametrize("who", ["viewer", "contributor", "public"])
+def test_only_administrators_see_a_datasets_history(
+    client: Client, who: str, settings: Any, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    dataset = DatasetFactory(download_count=2)
+    _a_trail(dataset)
+    if who == "public":
+        settings.DATATRAC_PUBLIC_READ = True
+    else:
+        client.force_login(member_of(f"{who}s", "alice"))
+
+    with django_assert_max_num_queries(9):  # the history's query is not even made
+        page = client.get(dataset.get_absolute_url())
+    fragment = client.get(dataset.get_absolute_url(), {"children": 1}, **HX)
+
+    assert page.status_code == fragment.status_code == 200
+    for text in (page.content.decode(), fragment.content.decode()):
+        for secret in SECRETS:
+            assert secret not in text
+    assert 'class="chart' in page.content.decode()  # the download chart stays
+
+
+def test_an_administrator_sees_the_whole_history_in_one_more_query(
+    client: Client, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    dataset = DatasetFactory(download_count=2)
+    _a_trail(dataset)
+    client.force_login(member_of("administrators", "boss", is_staff=True))
+
+    with django_assert_max_num_queries(10):
+        page = client.get(dataset.get_absolute_url()).content.decode()
+    fragment = client.get(dataset.get_absolute_url(), {"children": 1}, **HX).content.decode()
+
+    for secret in SECRETS:
+        assert secret in page
+    assert "history-heading" not in fragment  # the fragment is the relatives alone
+
+
+def test_the_history_service_shows_nothing_to_non_administrators(
+    django_assert_num_queries: Callable[..., Any], settings: Any
+) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    dataset = DatasetFactory()
+    _a_trail(dataset)
+    settings.DATATRAC_PUBLIC_READ = True
+    for actor in (
+        Actor.for_user(AnonymousUser()),
+        Actor.for_user(member_of("contributors", "carol")),
+        Actor.for_cli("nobody"),
+    ):
+        actor.has_perm("registry.push_dataset")  # load the user's permissions first
+        with django_assert_num_queries(0):
+            assert dataset_history(dataset=dataset, actor=actor) is None
+    history = dataset_history(dataset=dataset, actor=Actor.for_user(member_of("administrators")))
+    assert history is not None and len(history.events) == 2
