@@ -8,6 +8,7 @@ Services raise DataTracError subclasses and never print or see a request.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import secrets
 import socket
@@ -64,11 +65,49 @@ CLI_ORIGIN_PREFIX = "cli@"
 ORIGIN_META_KEY = "DATATRAC_ORIGIN"
 
 
+# The CLI's sign-ins are counted (django-axes keys on an IP address) under an address of
+# the discard-only prefix 100::/64 (RFC 6666), made from its host: never a web client's
+# address, so neither locks the other out, and one host's guesses lock that host alone.
+_CLI_ADDRESS_PREFIX = 0x0100 << 112
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client that sent ``request``: what sign-in throttling counts
+    failures under (django-axes' AXES_CLIENT_IP_CALLABLE) and the audit trail records.
+
+    REMOTE_ADDR, unless DATATRAC_BEHIND_PROXY: then the address that the outermost of
+    the DATATRAC_TRUSTED_PROXY_COUNT proxies in front of DataTrac received the request
+    from, read from the right of X-Forwarded-For (each proxy appends its peer). Entries
+    further left are the client's to write, so they are never trusted; without the
+    setting the header is ignored altogether.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if not settings.DATATRAC_BEHIND_PROXY:
+        return remote
+    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [entry for entry in forwarded if entry]
+    if not forwarded:
+        return remote
+    # Fewer entries than trusted proxies: the request passed fewer of them (the inner
+    # ones, which are trusted), so the leftmost entry is still one they wrote.
+    candidate = forwarded[-min(settings.DATATRAC_TRUSTED_PROXY_COUNT, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote  # a proxy that writes no address: the connection's own
+
+
+def cli_address(origin: str) -> str:
+    """The address the CLI's sign-ins from ``origin`` (``cli@host``) are counted under."""
+    digest = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big")
+    return str(ipaddress.IPv6Address(_CLI_ADDRESS_PREFIX | digest))
+
+
 def request_origin(request: HttpRequest | None) -> str:
     """Where a request came from, for the audit trail: the CLI host or the client IP."""
     if request is None:
         return ""
-    return str(request.META.get(ORIGIN_META_KEY) or request.META.get("REMOTE_ADDR", ""))
+    return str(request.META.get(ORIGIN_META_KEY) or client_address(request))
 
 
 @dataclass(frozen=True)
@@ -124,13 +163,18 @@ class Actor:
 def _cli_request(origin: str) -> HttpRequest:
     """A request standing for one CLI sign-in, for authenticate() and django-axes.
 
-    Axes keys its failure counters on a client IP and needs a request to do so: the CLI
-    reaches the database from its own machine, so its attempts count as loopback ones.
-    The audit trail records the real origin (``cli@host``) from ORIGIN_META_KEY.
+    Axes keys its failure counters on a client IP and needs a request to do so. The CLI
+    is not a web client - on the server's own host it would share loopback with every
+    client of a same-host proxy - so its attempts count under cli_address(origin). The
+    audit trail records the real origin (``cli@host``) from ORIGIN_META_KEY.
     """
     request = HttpRequest()
     request.META.update(
-        {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "datatrac-cli", ORIGIN_META_KEY: origin}
+        {
+            "REMOTE_ADDR": cli_address(origin),
+            "HTTP_USER_AGENT": "datatrac-cli",
+            ORIGIN_META_KEY: origin,
+        }
     )
     return request
 

@@ -283,3 +283,81 @@ def test_the_history_service_shows_nothing_to_non_administrators(
             assert dataset_history(dataset=dataset, actor=actor) is None
     history = dataset_history(dataset=dataset, actor=Actor.for_user(member_of("administrators")))
     assert history is not None and len(history.events) == 2
+
+
+# --- throttling behind a proxy -------------------------------------------------------
+
+PROXY = "127.0.0.1"  # the README's same-host HTTPS proxy: every request comes from it
+CLIENT_A, CLIENT_B = "198.51.100.10", "198.51.100.20"
+
+
+def _sign_in(client: Client, username: str, password: str, forwarded_for: str) -> int:
+    response = client.post(
+        reverse("login"),
+        {"username": username, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+    return response.status_code
+
+
+def test_behind_a_proxy_one_clients_failures_lock_out_neither_another_client_nor_the_cli(
+    settings: Any,
+) -> None:
+    settings.DATATRAC_BEHIND_PROXY = True
+    member_of("administrators", "boss")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(Client(), "boss", "guess", CLIENT_A)
+    assert _sign_in(Client(), "boss", PASSWORD, CLIENT_A) == 429  # that client is locked out
+
+    assert _sign_in(Client(), "boss", PASSWORD, CLIENT_B) == 302  # another is not
+    actor = authenticate_actor(username="boss", password=PASSWORD, origin="cli@laptop")
+    assert actor.name == "boss"  # nor is the CLI
+
+    failed = AuditEvent.objects.filter(action="sign_in_failed")
+    assert set(failed.values_list("origin", flat=True)) == {CLIENT_A}
+    signed_in = AuditEvent.objects.filter(action="sign_in")
+    assert set(signed_in.values_list("origin", flat=True)) == {CLIENT_B, "cli@laptop"}
+
+
+def test_behind_a_proxy_only_the_addresses_the_trusted_proxies_wrote_count(
+    settings: Any,
+) -> None:
+    """A client writes what it likes at the left of X-Forwarded-For; the entry the
+    outermost trusted proxy appended is the one that counts."""
+    settings.DATATRAC_BEHIND_PROXY = True
+    settings.DATATRAC_TRUSTED_PROXY_COUNT = 2
+    UserFactory(username="bob")
+    inner_proxy = "10.0.0.5"
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        spoofed = f"203.0.113.{i}"  # a fresh lie each time
+        _sign_in(Client(), "bob", "guess", f"{spoofed}, {CLIENT_A}, {inner_proxy}")
+    assert _sign_in(Client(), "bob", PASSWORD, f"{CLIENT_A}, {inner_proxy}") == 429
+    assert _sign_in(Client(), "bob", PASSWORD, f"{CLIENT_B}, {inner_proxy}") == 302
+    origins = set(AuditEvent.objects.values_list("origin", flat=True))
+    assert origins == {CLIENT_A, CLIENT_B}
+
+
+def test_without_behind_proxy_the_forwarded_header_is_ignored(settings: Any) -> None:
+    """Anyone can send X-Forwarded-For: unless DataTrac is told a proxy writes it, a
+    fresh value neither escapes a lockout nor lands in the audit trail."""
+    assert settings.DATATRAC_BEHIND_PROXY is False
+    UserFactory(username="bob")
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(Client(), "bob", "guess", f"203.0.113.{i}")
+    assert _sign_in(Client(), "bob", PASSWORD, CLIENT_B) == 429
+    assert set(AuditEvent.objects.values_list("origin", flat=True)) == {PROXY}
+
+
+def test_cli_failures_do_not_lock_out_the_web_on_the_same_host(settings: Any) -> None:
+    """The CLI used to count as 127.0.0.1 - the address of every web client behind a
+    same-host proxy - so five wrong CLI passwords locked an administrator out of both."""
+    member_of("administrators", "boss")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        with pytest.raises(AuthenticationFailed):
+            authenticate_actor(username="boss", password="guess", origin="cli@server")
+    with pytest.raises(AuthenticationFailed, match="too many failed sign-ins"):
+        authenticate_actor(username="boss", password=PASSWORD, origin="cli@server")
+    # The web, through the proxy on that host, and the CLI of another host still work.
+    assert _sign_in(Client(), "boss", PASSWORD, CLIENT_A) == 302
+    assert authenticate_actor(username="boss", password=PASSWORD, origin="cli@laptop").user
