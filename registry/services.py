@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -131,9 +131,18 @@ class Actor:
         once one exists, a name without an active account may do nothing.
         """
         name = name or settings.DATATRAC_USER
-        users = get_user_model().objects
-        user = users.filter(username=name, is_active=True).first()
-        granted = BOOTSTRAP_PERMISSIONS if user is None and not users.exists() else frozenset()
+        # One query, as every CLI command asks it: the active account of that name if
+        # there is one, else any account at all (then no bootstrap), else None.
+        found = (
+            get_user_model()
+            .objects.annotate(
+                _not_it=Case(When(username=name, is_active=True, then=Value(0)), default=Value(1))
+            )
+            .order_by("_not_it", "pk")
+            .first()
+        )
+        user = found if found is not None and found._not_it == 0 else None  # type: ignore[attr-defined]
+        granted = BOOTSTRAP_PERMISSIONS if found is None else frozenset()
         origin = f"{CLI_ORIGIN_PREFIX}{socket.gethostname()}"
         return cls(name=name, user=user, origin=origin, granted=granted)
 

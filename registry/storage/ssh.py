@@ -99,14 +99,24 @@ SWEEP_BATCH = 200
 _NEEDS_FLOCK = f"command -v flock >/dev/null 2>&1 || exit {_EXIT_NO_FLOCK}"
 
 
+def _flush_names_command(directory: str) -> str:
+    """``sync`` of an object's directory and the two fan-out levels above it."""
+    fanout = posixpath.dirname(directory)
+    paths = " ".join(shlex.quote(p) for p in (directory, fanout, posixpath.dirname(fanout)))
+    return f"sync -- {paths}"
+
+
 def _hold_lock_script(temp: str) -> str:
     """A POSIX sh script that creates ``temp`` (never an existing file), locks it with
-    ``flock``, prints ``locked`` and keeps the lock until its stdin closes.
+    ``flock``, prints ``locked`` and keeps the lock until a line arrives on its stdin:
+    ``flush`` once the object is renamed into place (it then syncs the object's
+    directories, which a push needs done anyway, so the lock costs no extra session),
+    or end of input if the upload failed or the client died.
 
     The sweep holds the same lock while it removes a temporary, so if it removed ours
     between the creation and the lock, the name is gone once the lock is granted: exit
     _EXIT_SWEPT and the client tries another name. ``read`` is the shell's own, so the
-    script needs nothing on the PATH but ``flock``.
+    script needs nothing on the PATH but ``flock`` (and ``sync``).
     """
     t = shlex.quote(temp)
     return (
@@ -115,25 +125,28 @@ def _hold_lock_script(temp: str) -> str:
         f"set -C; exec 9>{t}; "
         "flock -x 9 || exit 1; "
         f"[ -f {t} ] || exit {_EXIT_SWEPT}; "
-        "echo locked; read -r _; exit 0"
+        "echo locked; read -r next || exit 0; "
+        '[ "$next" = flush ] || exit 0; '
+        f"{_flush_names_command(posixpath.dirname(temp))} || exit {_EXIT_NOT_FLUSHED}"
     )
 
 
 def _sweep_script(base: str, names: list[str], *, dry_run: bool) -> str:
     """A POSIX sh script removing each temporary ``names`` (relative to ``base``) that
-    no upload holds locked, printing the name of each it removed (or, dry, would).
+    no upload holds locked, printing ``+name`` for each it removed (or, dry, would) and
+    ``!name`` for each it failed to remove.
 
     The file is opened without creating it (``8<``) and locked with ``flock -n``: a
     lock held means an upload in progress, and the temporary is kept. The lock is held
     across the removal, so an uploader that created the file just before cannot lock
     it and then write to a name that no longer exists (see _hold_lock_script).
     """
-    remove = "" if dry_run else ' && rm -f -- "$t"'
+    remove = 'echo "+$t"' if dry_run else '{ rm -f -- "$t" && echo "+$t" || echo "!$t"; }'
     quoted = " ".join(shlex.quote(name) for name in names)
     return (
         f"{_NEEDS_FLOCK}; cd {shlex.quote(base)} || exit 1; "
         f"for t in {quoted}; do "
-        f'{{ flock -n -x 8 && [ -f "$t" ]{remove} && echo "$t"; }} 2>/dev/null 8<"$t"; '
+        f'{{ flock -n -x 8 && [ -f "$t" ] && {remove}; }} 2>/dev/null 8<"$t"; '
         "done; exit 0"
     )
 
@@ -688,7 +701,7 @@ class SSHStorage(Storage):
                 created = False
             except Exception as exc:
                 raise self._error(exc, f"renaming {sha256} into place", temp) from exc
-            self._flush_directories(sha256, directory)
+            self._flush_directories(sha256, lock)
         finally:
             if created:
                 self._remove_quietly(temp)
@@ -744,22 +757,35 @@ class SSHStorage(Storage):
             + (f": {message[-1]}" if message else "")
         )
 
-    def _flush_directories(self, sha256: str, directory: str) -> None:
+    def _flush_directories(self, sha256: str, lock: paramiko.Channel) -> None:
         """Make the object's new name durable: fsync its directory and the two above it.
 
         Until then a crash of the server could leave the bytes under their temporary
         name (which gc sweeps), or lose a fan-out directory the push just created. The
-        object is in place when this fails, so the message says to push again.
+        shell holding the temporary's lock does it (see _hold_lock_script), then ends.
+        The object is in place when this fails, so the message says to push again.
         """
-        fanout = posixpath.dirname(directory)
-        paths = " ".join(shlex.quote(p) for p in (directory, fanout, posixpath.dirname(fanout)))
+        what = f"flushing {sha256} to disk"
         try:
-            self._run(f"sync -- {paths}", what=f"flushing {sha256} to disk")
-        except StoreError as exc:
+            lock.sendall(b"flush\n")
+            lock.shutdown_write()
+            # A sync can take a while on a busy disk: probe the server while it is quiet.
+            quiet = max(0.5, min(self.timeout / 2, 5.0))
+            while not lock.status_event.wait(quiet):
+                self._probe()
+            status = lock.exit_status
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, what) from exc
+        if status == -1:  # closed without an exit status: the connection died
+            self.close()
+            raise StoreError(f"lost the connection to {self.destination} while {what}")
+        if status != 0:
             raise StoreError(
                 f"the server {self.destination} could not flush the name of {sha256} to its "
                 "disk (sync failed); nothing was registered: push again"
-            ) from exc
+            )
 
     def _remove_quietly(self, path: str) -> None:
         """Best-effort cleanup of a temporary; a dead connection leaves it to the sweep."""
@@ -907,9 +933,15 @@ class SSHStorage(Storage):
                         "tell a running upload from a stale one: install util-linux there"
                     ) from None
                 raise
-            removed.extend(line for line in out.decode(errors="replace").splitlines() if line)
-        # A temporary kept (locked, or it vanished) is not listed; one that could not be
-        # removed is still there for the next sweep.
+            lines = out.decode(errors="replace").splitlines()
+            failed = [line[1:] for line in lines if line.startswith("!")]
+            if failed:
+                raise StoreError(
+                    f"removing the temporary {failed[0]} on {self.destination} failed "
+                    f"(permission denied?); {len(failed)} temporary upload(s) left in place"
+                )
+            removed.extend(line[1:] for line in lines if line.startswith("+"))
+        # A temporary kept (locked: an upload in progress), or gone meanwhile, is not listed.
         done = set(removed)
         return [name for name in stale if name in done]
 
