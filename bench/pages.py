@@ -86,8 +86,9 @@ QUERY_BUDGET = {
     "lineage explorer, depth 1": 2,
     "lineage explorer, depth 5": 2,
     "lineage explorer, fan-out node": 2,
-    # resolve, the graph (a read: the migrations are checked only if a query fails)
-    "`lineage --depth 10` (chain)": 2,
+    # who acts (the CLI identity's account, for the view permission), resolve, the
+    # graph (a read: the migrations are checked only if a query fails)
+    "`lineage --depth 10` (chain)": 3,
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import environ
 import platformdirs
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,9 @@ DATATRAC_SSH_CONFIG: str = env.str(
     "DATATRAC_SSH_CONFIG", default=str(Path("~/.ssh/config").expanduser())
 )
 DATATRAC_SSH_TIMEOUT: float = env.float("DATATRAC_SSH_TIMEOUT", default=15.0)
+# `verify --all` continues an interrupted run only if it started less than this ago
+# (a duration: 30m, 24h, 7d); an older one is started over.
+DATATRAC_VERIFY_RESUME_WITHIN: str = env.str("DATATRAC_VERIFY_RESUME_WITHIN", default="24h")
 
 DEBUG: bool = env.bool("DEBUG", default=False)
 
@@ -152,6 +156,22 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("DATATRAC_SIGNIN_COOLOFF_MINUTES",
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Behind a proxy every client is the proxy's address: with DATATRAC_BEHIND_PROXY the
+# client's own comes from X-Forwarded-For, as written by the DATATRAC_TRUSTED_PROXY_COUNT
+# proxies in front (never the entries a client could write), and the audit trail records
+# the same. Without it the header is ignored. The CLI counts under addresses of its own.
+DATATRAC_BEHIND_PROXY: bool = env.bool("DATATRAC_BEHIND_PROXY", default=False)
+DATATRAC_TRUSTED_PROXY_COUNT: int = env.int("DATATRAC_TRUSTED_PROXY_COUNT", default=1)
+if DATATRAC_TRUSTED_PROXY_COUNT < 1:
+    raise ImproperlyConfigured("DATATRAC_TRUSTED_PROXY_COUNT must be 1 or more")
+AXES_CLIENT_IP_CALLABLE = "registry.services.client_address"
+# What axes would hand django-ipware (not installed; the callable above comes first):
+# the same rule, so adding ipware later changes nothing.
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_PROXY_COUNT = DATATRAC_TRUSTED_PROXY_COUNT if DATATRAC_BEHIND_PROXY else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if DATATRAC_BEHIND_PROXY else ("REMOTE_ADDR",)
+)
 
 ROOT_URLCONF = "datatrac_site.urls"
 WSGI_APPLICATION = "datatrac_site.wsgi.application"
@@ -234,11 +254,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
 # Sent with HTTPS on, as `check --deploy` asks; the site is on a browser's preload list
 # only once someone submits the domain to it.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_SECURE)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if env.bool("DATATRAC_BEHIND_PROXY", default=False)
-    else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DATATRAC_BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -12,6 +12,7 @@ references or is about to reference.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,8 +23,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.errors import ObjectMissing
+from registry.hashing import normalize_hash_ref
 from registry.models import AuditEvent, Dataset, VerifyRun
-from registry.services import Actor, lock_object, record_audit, sweep_cache_parts
+from registry.services import (
+    Actor,
+    lock_object,
+    record_audit,
+    require_permission,
+    sweep_cache_parts,
+)
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 CheckStatus = Literal["ok", "corrupt", "missing", "deleted"]
 # Rows fetched and hashes looked up per query: bounds memory whatever the registry size.
 BATCH = 500
+VERIFY_PERMISSION = "registry.verify_store"
+GC_PERMISSION = "registry.collect_garbage"
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class VerifyReport:
     resumed: bool
     #: Datasets verified ok earlier by the interrupted run this one continued.
     skipped: int
+    #: The interrupted run over the same scope that this one did not continue (too old,
+    #: or ``resume`` off); None when there was none.
+    abandoned: VerifyRun | None = None
     checks: list[DatasetCheck] = field(default_factory=list)
     #: Stored objects with no available dataset; None when not looked for (named hashes).
     orphans: list[str] | None = None
@@ -85,11 +98,13 @@ def _scope_of(datasets: Sequence[Dataset] | None) -> str:
 
 def verify_datasets(
     *,
+    actor: Actor,
     storage: Storage,
     hashes: Sequence[str] | None = None,
     resume: bool = True,
+    resume_within: timedelta | None = None,
     progress: VerifyProgress | None = None,
-    started_by: str = "",
+    on_start: Callable[[VerifyReport], None] | None = None,
 ) -> VerifyReport:
     """Recompute the SHA-256 of stored objects and compare them with the registry.
 
@@ -102,16 +117,30 @@ def verify_datasets(
     run over the same scope whose predecessor never finished skips the datasets
     verified since that predecessor started. A store failure (StoreError) stops the run
     and leaves it to be resumed.
+
+    Only an interrupted run started less than ``resume_within`` ago (None: any) is
+    continued; an older one is left (``abandoned`` in the report) and this run starts
+    over, since what it verified then says little about the bytes now. ``on_start`` is
+    called with the report before the first dataset is read, so a caller can say
+    which it was. Needs ``registry.verify_store`` (administrators).
     """
+    for ref in hashes or ():
+        normalize_hash_ref(ref)  # malformed input is refused before any query
+    require_permission(actor, VERIFY_PERMISSION, action="verify the store")
     named = None if hashes is None else _resolve_all(hashes)
     scope = _scope_of(named)
     latest = VerifyRun.objects.filter(scope=scope).order_by("-started_at", "-id").first()
-    resumed = resume and latest is not None and latest.finished_at is None
+    interrupted = latest if latest is not None and latest.finished_at is None else None
+    resumed = (
+        resume
+        and interrupted is not None
+        and (resume_within is None or timezone.now() - interrupted.started_at < resume_within)
+    )
     if resumed:
-        assert latest is not None
-        run = latest
+        assert interrupted is not None
+        run = interrupted
     else:
-        run = VerifyRun.objects.create(scope=scope, started_by=started_by[:150])
+        run = VerifyRun.objects.create(scope=scope, started_by=actor.name[:150])
 
     if named is None:
         candidates = Dataset.objects.available()
@@ -126,7 +155,11 @@ def verify_datasets(
     # isolation between an open cursor and writes on the same connection.
     ids = list(candidates.order_by("sha256").values_list("pk", flat=True))
 
-    report = VerifyReport(run=run, resumed=resumed, skipped=skipped)
+    report = VerifyReport(
+        run=run, resumed=resumed, skipped=skipped, abandoned=None if resumed else interrupted
+    )
+    if on_start:
+        on_start(report)
     for start in range(0, len(ids), BATCH):
         rows = Dataset.objects.in_bulk(ids[start : start + BATCH])
         for pk in ids[start : start + BATCH]:
@@ -224,6 +257,18 @@ class GCReport:
     cache_parts: list[Path] = field(default_factory=list)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"24h"`` -> 1 day. Units s, m, h, d, w; a bare number is seconds."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
 def format_duration(value: timedelta) -> str:
     """``timedelta(hours=24)`` -> ``"1d"``: the form ``gc --grace`` takes."""
     seconds = int(value.total_seconds())
@@ -233,9 +278,7 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def collect_garbage(
-    *, storage: Storage, grace: timedelta, dry_run: bool, actor: Actor | None = None
-) -> GCReport:
+def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool, actor: Actor) -> GCReport:
     """Remove stale temporaries and stored objects that no available dataset references.
 
     Both must be older than ``grace`` (by the store's clock). An object is removed only
@@ -243,12 +286,16 @@ def collect_garbage(
     references it; a push takes the same lock and re-checks the store before it commits
     its row, so gc and push cannot both win. Never touches a referenced object.
 
-    Every removal leaves an audit row by ``actor`` (default: the CLI identity): one per
+    A temporary whose upload is still running is never removed, whatever ``grace``:
+    the uploader holds a lock on it that the sweep tests (Storage.sweep_temporaries).
+    Needs ``registry.collect_garbage`` (administrators), even for a dry run.
+
+    Every removal leaves an audit row by ``actor``: one per
     object, written right after the store removed it while its lock is still held, and
     one for the temporaries once the sweep is done (a sweep that fails halfway records
     nothing for what it had removed: partial uploads, never a dataset's bytes).
     """
-    actor = actor or Actor.for_cli()
+    require_permission(actor, GC_PERMISSION, action="collect garbage in the store")
     report = GCReport(dry_run=dry_run, grace=grace)
     report.temporaries = storage.sweep_temporaries(older_than=grace, dry_run=dry_run)
     report.cache_parts = sweep_cache_parts(older_than=grace, dry_run=dry_run)

@@ -171,6 +171,8 @@ class Dataset(models.Model):
             ("remote_delete_dataset", "Can delete a dataset's stored bytes"),
             ("purge_dataset", "Can purge a deleted dataset's record"),
             ("restore_dataset", "Can restore a deleted dataset"),
+            ("verify_store", "Can verify every stored object (datatrac verify)"),
+            ("collect_garbage", "Can remove unreferenced stored objects (datatrac gc)"),
         ]
 
     def __str__(self) -> str:

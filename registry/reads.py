@@ -10,10 +10,12 @@ from registry.keyset import KeysetPage, keyset_page
 from registry.models import Dataset
 from registry.services import (
     HISTORY_LIMIT,
+    HISTORY_PERMISSION,
     Actor,
     DatasetHistory,
     dataset_history,
     require_permission,
+    require_view_permission,
 )
 from registry.tables import DEFAULT_SORT, SORT_KEYS
 
@@ -37,7 +39,7 @@ def browse_datasets(
     unknown one sorts newest first); ``after``/``before`` are the cursors of the page's
     neighbours. Needs ``registry.view_dataset``.
     """
-    require_permission(actor, "registry.view_dataset", action="browse datasets")
+    require_view_permission(actor=actor)
     datasets = Dataset.objects.all() if include_deleted else Dataset.objects.available()
     datasets = datasets.search(query)
     if sort.removeprefix("-") not in SORT_KEYS:
@@ -57,7 +59,7 @@ def show_dataset(*, actor: Actor, ref: str) -> Dataset:
 
     Needs ``registry.view_dataset``; raises InvalidHash, UnknownDataset, AmbiguousHash.
     """
-    require_permission(actor, "registry.view_dataset", action="show datasets")
+    require_view_permission(actor=actor)
     return Dataset.objects.resolve(ref)
 
 
@@ -65,6 +67,8 @@ def audit_history(*, actor: Actor, dataset: Dataset, limit: int = HISTORY_LIMIT)
     """A dataset's latest audit events, newest first: the audit trail is for
     administrators (``registry.view_auditevent``)."""
     require_permission(
-        actor, "registry.view_auditevent", action="read the audit trail", sha256=dataset.sha256
+        actor, HISTORY_PERMISSION, action="read the audit trail", sha256=dataset.sha256
     )
-    return dataset_history(dataset=dataset, limit=limit)
+    history = dataset_history(dataset=dataset, actor=actor, limit=limit)
+    assert history is not None  # the permission was checked just above
+    return history

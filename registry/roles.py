@@ -29,6 +29,9 @@ _ADMINISTER = [
     "registry.remote_delete_dataset",
     "registry.purge_dataset",
     "registry.restore_dataset",
+    # The store's upkeep: `datatrac verify` and `datatrac gc` (migration 0008).
+    "registry.verify_store",
+    "registry.collect_garbage",
     "registry.view_auditevent",
     "registry.view_downloadrecord",
     # Managing users: accounts, their groups, and unlocking throttled sign-ins.
@@ -49,16 +52,17 @@ ROLES: dict[str, list[str]] = {
 }
 
 
-def create_roles(apps: Apps) -> None:
+def create_roles(apps: Apps, roles: dict[str, list[str]] | None = None) -> None:
     """Create the three groups and give each its permissions.
 
     Idempotent, and it only adds: a permission an administrator later gave or took
     from a group is left as they set it until this runs again. ``apps`` is a
-    migration's historical registry, or ``django.apps.apps``.
+    migration's historical registry, or ``django.apps.apps``; ``roles`` (default
+    ROLES) is what a migration written before a later permission existed grants.
     """
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
-    for name, perms in ROLES.items():
+    for name, perms in (ROLES if roles is None else roles).items():
         condition = Q()
         for perm in perms:
             app_label, codename = perm.split(".")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import ipaddress
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -70,11 +71,49 @@ CLI_ORIGIN_PREFIX = "cli@"
 ORIGIN_META_KEY = "DATATRAC_ORIGIN"
 
 
+# The CLI's sign-ins are counted (django-axes keys on an IP address) under an address of
+# the discard-only prefix 100::/64 (RFC 6666), made from its host: never a web client's
+# address, so neither locks the other out, and one host's guesses lock that host alone.
+_CLI_ADDRESS_PREFIX = 0x0100 << 112
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client that sent ``request``: what sign-in throttling counts
+    failures under (django-axes' AXES_CLIENT_IP_CALLABLE) and the audit trail records.
+
+    REMOTE_ADDR, unless DATATRAC_BEHIND_PROXY: then the address that the outermost of
+    the DATATRAC_TRUSTED_PROXY_COUNT proxies in front of DataTrac received the request
+    from, read from the right of X-Forwarded-For (each proxy appends its peer). Entries
+    further left are the client's to write, so they are never trusted; without the
+    setting the header is ignored altogether.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if not settings.DATATRAC_BEHIND_PROXY:
+        return remote
+    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [entry for entry in forwarded if entry]
+    if not forwarded:
+        return remote
+    # Fewer entries than trusted proxies: the request passed fewer of them (the inner
+    # ones, which are trusted), so the leftmost entry is still one they wrote.
+    candidate = forwarded[-min(settings.DATATRAC_TRUSTED_PROXY_COUNT, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote  # a proxy that writes no address: the connection's own
+
+
+def cli_address(origin: str) -> str:
+    """The address the CLI's sign-ins from ``origin`` (``cli@host``) are counted under."""
+    digest = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big")
+    return str(ipaddress.IPv6Address(_CLI_ADDRESS_PREFIX | digest))
+
+
 def request_origin(request: HttpRequest | None) -> str:
     """Where a request came from, for the audit trail: the CLI host or the client IP."""
     if request is None:
         return ""
-    return str(request.META.get(ORIGIN_META_KEY) or request.META.get("REMOTE_ADDR", ""))
+    return str(request.META.get(ORIGIN_META_KEY) or client_address(request))
 
 
 @dataclass(frozen=True)
@@ -98,9 +137,18 @@ class Actor:
         once one exists, a name without an active account may do nothing.
         """
         name = name or settings.DATATRAC_USER
-        users = get_user_model().objects
-        user = users.filter(username=name, is_active=True).first()
-        granted = BOOTSTRAP_PERMISSIONS if user is None and not users.exists() else frozenset()
+        # One query, as every CLI command asks it: the active account of that name if
+        # there is one, else any account at all (then no bootstrap), else None.
+        found = (
+            get_user_model()
+            .objects.annotate(
+                _not_it=Case(When(username=name, is_active=True, then=Value(0)), default=Value(1))
+            )
+            .order_by("_not_it", "pk")
+            .first()
+        )
+        user = found if found is not None and found._not_it == 0 else None  # type: ignore[attr-defined]
+        granted = BOOTSTRAP_PERMISSIONS if found is None else frozenset()
         origin = f"{CLI_ORIGIN_PREFIX}{socket.gethostname()}"
         return cls(name=name, user=user, origin=origin, granted=granted)
 
@@ -130,13 +178,18 @@ class Actor:
 def _cli_request(origin: str) -> HttpRequest:
     """A request standing for one CLI sign-in, for authenticate() and django-axes.
 
-    Axes keys its failure counters on a client IP and needs a request to do so: the CLI
-    reaches the database from its own machine, so its attempts count as loopback ones.
-    The audit trail records the real origin (``cli@host``) from ORIGIN_META_KEY.
+    Axes keys its failure counters on a client IP and needs a request to do so. The CLI
+    is not a web client - on the server's own host it would share loopback with every
+    client of a same-host proxy - so its attempts count under cli_address(origin). The
+    audit trail records the real origin (``cli@host``) from ORIGIN_META_KEY.
     """
     request = HttpRequest()
     request.META.update(
-        {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "datatrac-cli", ORIGIN_META_KEY: origin}
+        {
+            "REMOTE_ADDR": cli_address(origin),
+            "HTTP_USER_AGENT": "datatrac-cli",
+            ORIGIN_META_KEY: origin,
+        }
     )
     return request
 
@@ -180,6 +233,16 @@ def require_permission(actor: Actor, perm: str, *, action: str, sha256: str = ""
             "administrator for an account)"
         )
     raise PermissionDenied(f"user {actor.name!r} may not {action} (needs permission {perm})")
+
+
+def require_view_permission(*, actor: Actor) -> None:
+    """Raise PermissionDenied (audited) unless ``actor`` may read the registry.
+
+    The gate of every read that is a plain query (list, show, lineage): the web's
+    pages check the same permission (registry.access), the CLI calls this before it
+    reads.
+    """
+    require_permission(actor, "registry.view_dataset", action="view datasets")
 
 
 def record_audit(
@@ -969,7 +1032,21 @@ class DatasetHistory:
     more: bool
 
 
-def dataset_history(*, dataset: Dataset, limit: int = HISTORY_LIMIT) -> DatasetHistory:
-    """A dataset's history for its page: at most ``limit`` events, in one query."""
+# The audit trail - who did what, from which address, and what was refused - is the
+# administrators' (README, Roles); anyone else sees no history at all.
+HISTORY_PERMISSION = "registry.view_auditevent"
+
+
+def dataset_history(
+    *, dataset: Dataset, actor: Actor, limit: int = HISTORY_LIMIT
+) -> DatasetHistory | None:
+    """A dataset's history for its page: at most ``limit`` events, in one query.
+
+    None (and no query) unless ``actor`` may read the audit trail: viewers and
+    anonymous public readers get the download count and chart, never other people's
+    names, addresses or refused attempts.
+    """
+    if not actor.has_perm(HISTORY_PERMISSION):
+        return None
     events = list(AuditEvent.objects.for_dataset(dataset.sha256)[: limit + 1])
     return DatasetHistory(events=events[:limit], more=len(events) > limit)

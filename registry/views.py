@@ -132,18 +132,19 @@ def dataset_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
         RELATIVES_PER_PAGE,
         count=child_count,
     ).get_page(request.GET.get("children"))
+    actor = Actor.for_request(request)
     context = {
         "dataset": dataset,
         "parents": parents,
         "children": children,
         # The actor's rule, not the template's `perms`: public read may download too.
-        "can_download": Actor.for_request(request).has_perm("registry.download_dataset"),
+        "can_download": actor.has_perm("registry.download_dataset"),
     }
     template = "registry/dataset_detail.html"
     if wants_fragment(request):
         return render(request, template + "#relatives", context)
     context["chart"] = download_chart(dataset=dataset)
-    context["history"] = dataset_history(dataset=dataset, limit=HISTORY_SHOWN)
+    context["history"] = dataset_history(dataset=dataset, actor=actor, limit=HISTORY_SHOWN)
     return render(request, template, context)
 
 

@@ -1,24 +1,22 @@
 """Create the viewers, contributors and administrators groups (see registry/roles.py)."""
 
 from django.apps.registry import Apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+from registry.migrations import _permissions
 from registry.roles import ROLES, create_roles
+
+# Granted by later migrations, whose models declare them: at this point in the
+# history they do not exist yet.
+ADDED_LATER = {"registry.verify_store", "registry.collect_garbage"}  # 0008
 
 
 def add_roles(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    # Permissions are normally made after the whole migrate run (post_migrate); on a
-    # fresh database they do not exist yet, so make them now for the apps involved.
-    # create_permissions() skips an app whose models_module is unset, as it is in a
-    # migration's historical registry: set it for the call, then put it back.
-    for app_config in apps.get_app_configs():
-        models_module = getattr(app_config, "models_module", None)
-        app_config.models_module = models_module or True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = models_module
-    create_roles(apps)
+    _permissions.create_all(apps)
+    create_roles(
+        apps, {name: [p for p in perms if p not in ADDED_LATER] for name, perms in ROLES.items()}
+    )
 
 
 def remove_roles(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:

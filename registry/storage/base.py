@@ -61,10 +61,11 @@ class Storage(abc.ABC):
         """Store the bytes of local file ``source`` under ``sha256``.
 
         The bytes go to a temporary name first and appear under the final name only
-        once complete and verified to hash to ``sha256``; a killed process leaves at
-        most a temporary behind. Raises IntegrityFailure (and stores nothing) if the
-        bytes do not hash to ``sha256`` (for instance the file changed after it was
-        hashed) and StoreError for any failure of the store. Storing an object that
+        once complete and verified to hash to ``sha256``. The temporary is locked until
+        then (see sweep_temporaries); a killed process leaves at most an unlocked
+        temporary behind. Raises IntegrityFailure (and stores nothing) if the bytes do
+        not hash to ``sha256`` (for instance the file changed after it was hashed) and
+        StoreError for any failure of the store. Storing an object that
         already exists is allowed and leaves one object.
         """
 
@@ -113,5 +114,7 @@ class Storage(abc.ABC):
         """Remove temporary uploads last modified more than ``older_than`` ago.
 
         Returns the store-relative names of what was (or, with ``dry_run``, would be)
-        removed. Never touches an object under its final name.
+        removed. Never touches an object under its final name, nor - whatever
+        ``older_than`` - the temporary of an upload still running: ``put`` holds a lock
+        on its temporary from creation to rename, and the sweep skips what it cannot lock.
         """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import secrets
@@ -16,6 +17,10 @@ from typing import BinaryIO
 from registry.errors import IntegrityFailure, ObjectMissing, StoreError
 from registry.hashing import CHUNK_SIZE, Progress, hash_file
 from registry.storage.base import TEMP_SUFFIX, Storage, object_key
+
+# A new temporary swept by a concurrent gc between its creation and its lock (see
+# _locked_temporary) is made again under another name, at most this many times.
+TEMP_ATTEMPTS = 3
 
 
 def describe_os_error(exc: OSError, what: str) -> str:
@@ -44,31 +49,35 @@ class LocalStorage(Storage):
             final.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(describe_os_error(exc, f"creating {final.parent}")) from exc
-        # The temporary sits beside the final name so the rename is atomic.
-        temp = final.with_name(f".{sha256}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
         digest = hashlib.sha256()
+        temp: Path | None = None
         try:
-            with source.open("rb", buffering=0) as src, temp.open("xb", buffering=0) as dst:
-                buffer = bytearray(CHUNK_SIZE)
-                view = memoryview(buffer)
-                while n := src.readinto(view):
-                    digest.update(view[:n])
-                    dst.write(view[:n])
-                    if progress:
-                        progress(n)
-                os.fsync(dst.fileno())
-            if digest.hexdigest() != sha256:
-                raise IntegrityFailure(
-                    f"{source} changed while it was being pushed (its bytes no longer hash "
-                    f"to {sha256}); nothing was stored"
-                )
-            os.chmod(temp, 0o444)
-            os.replace(temp, final)
-            _fsync_dir(final.parent)
+            with source.open("rb", buffering=0) as src:
+                temp, dst = _locked_temporary(final)
+                # The lock is held until the temporary is renamed into place (or the
+                # process dies): gc never sweeps a temporary it cannot lock.
+                with dst:
+                    buffer = bytearray(CHUNK_SIZE)
+                    view = memoryview(buffer)
+                    while n := src.readinto(view):
+                        digest.update(view[:n])
+                        dst.write(view[:n])
+                        if progress:
+                            progress(n)
+                    os.fsync(dst.fileno())
+                    if digest.hexdigest() != sha256:
+                        raise IntegrityFailure(
+                            f"{source} changed while it was being pushed (its bytes no longer "
+                            f"hash to {sha256}); nothing was stored"
+                        )
+                    os.fchmod(dst.fileno(), 0o444)
+                    os.replace(temp, final)
+                    _fsync_dir(final.parent)
         except OSError as exc:
             raise StoreError(describe_os_error(exc, f"storing {sha256}")) from exc
         finally:
-            temp.unlink(missing_ok=True)
+            if temp is not None:
+                temp.unlink(missing_ok=True)
 
     def open(self, sha256: str) -> AbstractContextManager[BinaryIO]:
         try:
@@ -124,20 +133,66 @@ class LocalStorage(Storage):
                     yield name
 
     def sweep_temporaries(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Remove stale temporaries; one whose upload is running (locked) is kept."""
         cutoff = time.time() - older_than.total_seconds()
         removed: list[str] = []
         if not self.root.is_dir():
             return removed
         for temp in self.root.glob(f"[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/.*{TEMP_SUFFIX}"):
             try:
-                if temp.stat().st_mtime >= cutoff:
-                    continue
-                if not dry_run:
-                    temp.unlink()
-            except FileNotFoundError:
-                continue
-            removed.append(str(temp.relative_to(self.root)))
+                if _remove_if_stale(temp, cutoff, dry_run=dry_run):
+                    removed.append(str(temp.relative_to(self.root)))
+            except OSError as exc:
+                raise StoreError(describe_os_error(exc, f"removing the temporary {temp}")) from exc
         return removed
+
+
+def _locked_temporary(final: Path) -> tuple[Path, BinaryIO]:
+    """A new temporary beside ``final`` (so the rename is atomic), open and locked.
+
+    A sweep may remove the file between its creation and our lock: the sweep holds the
+    lock while it unlinks, so once ours is granted the file is either still named (ours
+    to write) or has no name left, and then another is made.
+    """
+    for _attempt in range(TEMP_ATTEMPTS):
+        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        dst = temp.open("xb", buffering=0)
+        try:
+            fcntl.flock(dst.fileno(), fcntl.LOCK_EX)
+            if os.fstat(dst.fileno()).st_nlink > 0:
+                return temp, dst
+        except BaseException:
+            dst.close()
+            raise
+        dst.close()
+    raise StoreError(f"temporary uploads beside {final} kept being removed by a concurrent gc")
+
+
+def _remove_if_stale(temp: Path, cutoff: float, *, dry_run: bool) -> bool:
+    """Remove ``temp`` if it is older than ``cutoff`` and no upload holds its lock."""
+    try:
+        fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # an upload in progress, whatever its age
+        info = os.fstat(fd)
+        if info.st_nlink == 0 or info.st_mtime >= cutoff:
+            return False
+        try:
+            # Still the file we locked under that name (not renamed into place meanwhile).
+            if os.stat(temp, follow_symlinks=False).st_ino != info.st_ino:
+                return False
+            if not dry_run:
+                temp.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

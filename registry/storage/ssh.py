@@ -11,6 +11,10 @@ and paramiko does the transfers underneath it:
   while the server flushes them to disk (``sync FILE``), and are renamed into place with
   ``posix-rename``; then the object's directory and the two fan-out levels above it are
   flushed, so neither the bytes nor their name are lost if the server crashes.
+- While an upload runs, a remote shell holds an ``flock`` on its temporary (it creates
+  the file, locks it, and waits on the channel), so ``gc`` - which removes a temporary
+  only under ``flock -n`` - never sweeps an upload in progress, whatever its grace.
+  The lock goes when the channel closes: the upload finished, or the client died.
 - Downloads stream the stdout of a remote ``cat`` over one channel (paramiko's SFTP
   reads measured 3-30x slower than scp; see docs/benchmarks.md).
 - Every remote command is a fixed script whose only variable parts are the configured
@@ -83,7 +87,68 @@ _TEMP_NAME = re.compile(r"^\./([0-9a-f]{2})/([0-9a-f]{2})/(\.[0-9a-f]{64}\.[0-9a
 # Exit codes of the fixed remote scripts.
 _EXIT_MISSING = 66
 _EXIT_NO_TOOL = 69
+_EXIT_NO_FLOCK = 70
 _EXIT_NOT_FLUSHED = 74
+_EXIT_SWEPT = 75
+_EXIT_NOT_WRITABLE = 77
+# A new temporary swept by a concurrent gc between its creation and its lock is made
+# again under another name, at most this many times.
+TEMP_ATTEMPTS = 3
+# Temporaries tested and removed per remote sweep command (bounds its length).
+SWEEP_BATCH = 200
+_NEEDS_FLOCK = f"command -v flock >/dev/null 2>&1 || exit {_EXIT_NO_FLOCK}"
+
+
+def _flush_names_command(directory: str) -> str:
+    """``sync`` of an object's directory and the two fan-out levels above it."""
+    fanout = posixpath.dirname(directory)
+    paths = " ".join(shlex.quote(p) for p in (directory, fanout, posixpath.dirname(fanout)))
+    return f"sync -- {paths}"
+
+
+def _hold_lock_script(temp: str) -> str:
+    """A POSIX sh script that creates ``temp`` (never an existing file), locks it with
+    ``flock``, prints ``locked`` and keeps the lock until a line arrives on its stdin:
+    ``flush`` once the object is renamed into place (it then syncs the object's
+    directories, which a push needs done anyway, so the lock costs no extra session),
+    or end of input if the upload failed or the client died.
+
+    The sweep holds the same lock while it removes a temporary, so if it removed ours
+    between the creation and the lock, the name is gone once the lock is granted: exit
+    _EXIT_SWEPT and the client tries another name. ``read`` is the shell's own, so the
+    script needs nothing on the PATH but ``flock`` (and ``sync``).
+    """
+    t = shlex.quote(temp)
+    return (
+        f"{_NEEDS_FLOCK}; "
+        f"[ -w {shlex.quote(posixpath.dirname(temp))} ] || exit {_EXIT_NOT_WRITABLE}; "
+        f"set -C; exec 9>{t}; "
+        "flock -x 9 || exit 1; "
+        f"[ -f {t} ] || exit {_EXIT_SWEPT}; "
+        "echo locked; read -r next || exit 0; "
+        '[ "$next" = flush ] || exit 0; '
+        f"{_flush_names_command(posixpath.dirname(temp))} || exit {_EXIT_NOT_FLUSHED}"
+    )
+
+
+def _sweep_script(base: str, names: list[str], *, dry_run: bool) -> str:
+    """A POSIX sh script removing each temporary ``names`` (relative to ``base``) that
+    no upload holds locked, printing ``+name`` for each it removed (or, dry, would) and
+    ``!name`` for each it failed to remove.
+
+    The file is opened without creating it (``8<``) and locked with ``flock -n``: a
+    lock held means an upload in progress, and the temporary is kept. The lock is held
+    across the removal, so an uploader that created the file just before cannot lock
+    it and then write to a name that no longer exists (see _hold_lock_script).
+    """
+    remove = 'echo "+$t"' if dry_run else '{ rm -f -- "$t" && echo "+$t" || echo "!$t"; }'
+    quoted = " ".join(shlex.quote(name) for name in names)
+    return (
+        f"{_NEEDS_FLOCK}; cd {shlex.quote(base)} || exit 1; "
+        f"for t in {quoted}; do "
+        f'{{ flock -n -x 8 && [ -f "$t" ] && {remove}; }} 2>/dev/null 8<"$t"; '
+        "done; exit 0"
+    )
 
 
 def _hash_script(path: str, *, flush: bool = False) -> str:
@@ -577,7 +642,19 @@ class SSHStorage(Storage):
             src.close()
             raise
         created = False
+        lock: paramiko.Channel | None = None
         try:
+            for _attempt in range(TEMP_ATTEMPTS):
+                lock = self._hold_temporary(temp, sha256)
+                if lock is not None:
+                    break
+                temp = posixpath.join(directory, f".{sha256}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+            else:
+                raise StoreError(
+                    f"temporary uploads of {sha256} on {self.destination} kept being removed "
+                    "by a concurrent gc; nothing was stored"
+                )
+            created = True
             # No second local hash as the bytes go out: the server hashes what it received
             # before anything is renamed into place, which catches a file that changed
             # since it was hashed as well as bytes damaged on the way (and costs the
@@ -585,8 +662,8 @@ class SSHStorage(Storage):
             sent = 0
             with src:
                 try:
-                    remote = sftp.open(temp, "wxb", bufsize=0)
-                    created = True
+                    # The file exists already (the lock made it): open it, never create.
+                    remote = sftp.open(temp, "r+b", bufsize=0)
                     with remote:
                         remote.set_pipelined(True)
                         remote.MAX_REQUEST_SIZE = self._request_size
@@ -624,27 +701,91 @@ class SSHStorage(Storage):
                 created = False
             except Exception as exc:
                 raise self._error(exc, f"renaming {sha256} into place", temp) from exc
-            self._flush_directories(sha256, directory)
+            self._flush_directories(sha256, lock)
         finally:
             if created:
                 self._remove_quietly(temp)
+            if lock is not None:
+                lock.close()  # the shell holding the lock reads EOF and exits
 
-    def _flush_directories(self, sha256: str, directory: str) -> None:
+    def _hold_temporary(self, temp: str, sha256: str) -> paramiko.Channel | None:
+        """Create ``temp`` on the server, locked for as long as the returned channel is
+        open; None if a concurrent sweep removed it before the lock was granted."""
+        what = f"uploading {sha256}"
+        channel: paramiko.Channel | None = None
+        try:
+            transport = self._connect().client.get_transport()
+            assert transport is not None
+            channel = transport.open_session(timeout=self.timeout)
+            channel.settimeout(self.timeout)
+            channel.exec_command(f"/bin/sh -c {shlex.quote(_hold_lock_script(temp))}")
+            answer = b""
+            while not answer.endswith(b"\n") and len(answer) < 64:
+                data = channel.recv(64)
+                if not data:
+                    break
+                answer += data
+            if answer == b"locked\n":
+                held, channel = channel, None
+                return held
+            channel.status_event.wait(self.timeout)
+            status = channel.exit_status
+            err = b""
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, what, temp) from exc
+        finally:
+            if channel is not None:
+                channel.close()
+        if status == _EXIT_SWEPT:
+            return None
+        if status == _EXIT_NO_FLOCK:
+            raise StoreError(
+                f"the server {self.destination} has no flock command, so an upload cannot "
+                "be kept safe from a concurrent gc: install util-linux there"
+            )
+        if status == _EXIT_NOT_WRITABLE:
+            raise StoreError(
+                f"permission denied on {posixpath.dirname(temp)} ({what} on {self.destination})"
+            )
+        message = err.decode(errors="replace").strip().splitlines()
+        raise StoreError(
+            f"{what} on {self.destination} failed (exit {status})"
+            + (f": {message[-1]}" if message else "")
+        )
+
+    def _flush_directories(self, sha256: str, lock: paramiko.Channel) -> None:
         """Make the object's new name durable: fsync its directory and the two above it.
 
         Until then a crash of the server could leave the bytes under their temporary
         name (which gc sweeps), or lose a fan-out directory the push just created. The
-        object is in place when this fails, so the message says to push again.
+        shell holding the temporary's lock does it (see _hold_lock_script), then ends.
+        The object is in place when this fails, so the message says to push again.
         """
-        fanout = posixpath.dirname(directory)
-        paths = " ".join(shlex.quote(p) for p in (directory, fanout, posixpath.dirname(fanout)))
+        what = f"flushing {sha256} to disk"
         try:
-            self._run(f"sync -- {paths}", what=f"flushing {sha256} to disk")
-        except StoreError as exc:
+            lock.sendall(b"flush\n")
+            lock.shutdown_write()
+            # A sync can take a while on a busy disk: probe the server while it is quiet.
+            quiet = max(0.5, min(self.timeout / 2, 5.0))
+            while not lock.status_event.wait(quiet):
+                self._probe()
+            status = lock.exit_status
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, what) from exc
+        if status == -1:  # closed without an exit status: the connection died
+            self.close()
+            raise StoreError(f"lost the connection to {self.destination} while {what}")
+        if status != 0:
             raise StoreError(
                 f"the server {self.destination} could not flush the name of {sha256} to its "
                 "disk (sync failed); nothing was registered: push again"
-            ) from exc
+            )
 
     def _remove_quietly(self, path: str) -> None:
         """Best-effort cleanup of a temporary; a dead connection leaves it to the sweep."""
@@ -770,20 +911,39 @@ class SSHStorage(Storage):
             if _TEMP_NAME.match(line)
         ]
         sftp = self._sftp()
-        removed: list[str] = []
+        stale: list[str] = []
         for name in temps:
             path = posixpath.join(self.base, name)
             try:
-                if (sftp.stat(path).st_mtime or 0) >= cutoff:
-                    continue
-                if not dry_run:
-                    sftp.remove(path)
+                if (sftp.stat(path).st_mtime or 0) < cutoff:
+                    stale.append(name)
             except FileNotFoundError:
                 continue
             except Exception as exc:
-                raise self._error(exc, f"removing the temporary {name}", path) from exc
-            removed.append(name)
-        return removed
+                raise self._error(exc, f"looking at the temporary {name}", path) from exc
+        removed: list[str] = []
+        for start in range(0, len(stale), SWEEP_BATCH):
+            script = _sweep_script(self.base, stale[start : start + SWEEP_BATCH], dry_run=dry_run)
+            try:
+                out = self._run(script, what="removing temporaries")
+            except StoreError as exc:
+                if getattr(exc, "exit_status", None) == _EXIT_NO_FLOCK:
+                    raise StoreError(
+                        f"the server {self.destination} has no flock command, so gc cannot "
+                        "tell a running upload from a stale one: install util-linux there"
+                    ) from None
+                raise
+            lines = out.decode(errors="replace").splitlines()
+            failed = [line[1:] for line in lines if line.startswith("!")]
+            if failed:
+                raise StoreError(
+                    f"removing the temporary {failed[0]} on {self.destination} failed "
+                    f"(permission denied?); {len(failed)} temporary upload(s) left in place"
+                )
+            removed.extend(line[1:] for line in lines if line.startswith("+"))
+        # A temporary kept (locked: an upload in progress), or gone meanwhile, is not listed.
+        done = set(removed)
+        return [name for name in stale if name in done]
 
 
 class _ChannelReader(io.RawIOBase):

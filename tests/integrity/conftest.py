@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.db import connection
 
-from registry.services import Actor
-from tests.factories import UserFactory
+from registry.services import Actor, PushResult, push_dataset
+from registry.storage.base import Storage
+from tests.factories import UserFactory, member_of
 
 # The real sshd fixtures (they skip, or fail under CI=true, where sshd is missing).
 from tests.fixtures.sshd import (  # noqa: F401 - fixtures used by name
@@ -138,3 +141,63 @@ def change_once_hashed(path: Path) -> Callable[[int], None]:
                 f.write(bytes([byte[0] ^ 0xFF]))
 
     return progress
+
+
+@pytest.fixture
+def operator(db: None, settings: LazySettings) -> Actor:
+    """The CLI identity (DATATRAC_USER) in the administrators group: who may run
+    `verify` and `gc`. The name is unchanged, so a `cli` fixture in any order acts as it."""
+    member_of("administrators", settings.DATATRAC_USER)
+    return Actor.for_cli()
+
+
+class PausedPush:
+    """A real push (push_dataset, any store) in a thread, stopped in the middle of its
+    upload - its temporary written in part - until ``release`` is set."""
+
+    def __init__(self, path: Path, actor: Actor, open_store: Callable[[], Storage]) -> None:
+        self.size = path.stat().st_size
+        self.mid_upload = threading.Event()
+        self.release = threading.Event()
+        self.result: PushResult | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, actor, open_store))
+
+    def _run(self, path: Path, actor: Actor, open_store: Callable[[], Storage]) -> None:
+        seen = 0
+
+        def progress(n: int) -> None:
+            nonlocal seen
+            seen += n
+            # Hashing reports the whole file first; past that, bytes are being uploaded.
+            if seen > self.size and not self.mid_upload.is_set():
+                self.mid_upload.set()
+                self.release.wait(300)
+
+        try:
+            with open_store() as store:
+                self.result = push_dataset(
+                    path=path, source="s", actor=actor, storage=store, progress=progress
+                )
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            connection.close()
+
+    def __enter__(self) -> PausedPush:
+        self._thread.start()
+        if not self.mid_upload.wait(300):
+            raise AssertionError(f"the push never reached its upload: {self.error!r}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self._thread.join(300)
+
+    def finished(self) -> PushResult:
+        """The push's result once released; its error re-raised if it failed."""
+        self.__exit__()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result

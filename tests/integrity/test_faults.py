@@ -30,7 +30,7 @@ from tests.integrity.conftest import BigFile, change_once_hashed, temporaries_in
 
 
 def test_push_killed_during_upload_leaves_no_object_no_row_and_gc_sweeps_it(
-    cli: CLI, big_file: BigFile, local_store: LocalStorage
+    cli: CLI, big_file: BigFile, local_store: LocalStorage, operator: Actor
 ) -> None:
     push = cli.popen("push", str(big_file.path), "--source", "https://example.org/big")
     object_dir = local_store.root / big_file.object_dir
@@ -219,7 +219,7 @@ def flip_one_byte(path: Path) -> None:
 
 
 def test_flipped_byte_is_refused_by_download_and_reported_by_verify(
-    cli: CLI, make_file, push, local_store: LocalStorage
+    cli: CLI, make_file, push, local_store: LocalStorage, operator: Actor
 ) -> None:
     dataset = push(make_file(size=200_000, name="flipped.csv"))
     flip_one_byte(local_store.root / dataset.sha256[:2] / dataset.sha256[2:4] / dataset.sha256)
@@ -249,7 +249,7 @@ def test_flipped_byte_is_refused_by_download_and_reported_by_verify(
 
 
 def test_object_deleted_behind_our_back_is_reported_and_a_push_restores_it(
-    cli: CLI, make_file, push, local_store: LocalStorage
+    cli: CLI, make_file, push, local_store: LocalStorage, operator: Actor
 ) -> None:
     path = make_file(size=50_000, name="gone.csv")
     dataset = push(path)

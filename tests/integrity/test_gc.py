@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
@@ -12,12 +13,14 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from registry.errors import StoreError
+from registry.hashing import CHUNK_SIZE
 from registry.integrity import collect_garbage
 from registry.models import AuditEvent, Dataset
 from registry.services import Actor, delete_dataset, push_dataset
 from registry.storage.base import Storage
 from registry.storage.local import LocalStorage
+from tests.conftest import CLI
+from tests.integrity.conftest import PausedPush, temporaries_in
 from tests.integrity.test_verify import object_path, plant_orphan
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +48,7 @@ def plant_temporary(store: LocalStorage, sha256: str) -> Path:
 
 
 def test_gc_removes_old_temporaries_and_old_unreferenced_objects_only(
-    make_file, push, local_store: LocalStorage
+    make_file, push, local_store: LocalStorage, operator: Actor
 ) -> None:
     referenced = push(make_file())
     age(object_path(local_store, referenced.sha256), 30 * DAY)
@@ -75,7 +78,9 @@ def test_gc_removes_old_temporaries_and_old_unreferenced_objects_only(
     ]
 
 
-def test_gc_dry_run_lists_and_removes_nothing(make_file, local_store: LocalStorage) -> None:
+def test_gc_dry_run_lists_and_removes_nothing(
+    make_file, local_store: LocalStorage, operator: Actor
+) -> None:
     orphan = plant_orphan(local_store, b"orphan")
     temp = plant_temporary(local_store, orphan)
     before = sorted(p for p in local_store.root.rglob("*"))
@@ -109,12 +114,12 @@ def test_gc_removes_partial_downloads_older_than_the_grace_from_the_cache() -> N
 
 
 def test_gc_never_touches_a_referenced_object_whatever_the_grace(
-    make_file, push, local_store: LocalStorage
+    make_file, push, local_store: LocalStorage, operator: Actor
 ) -> None:
     datasets = [push(make_file()) for _ in range(3)]
     for d in datasets:
         age(object_path(local_store, d.sha256), 365 * DAY)
-    report = collect_garbage(storage=local_store, grace=timedelta(0), dry_run=False)
+    report = collect_garbage(storage=local_store, grace=timedelta(0), dry_run=False, actor=operator)
     assert report.removed == []
     assert sorted(local_store.iter_objects()) == sorted(d.sha256 for d in datasets)
 
@@ -128,7 +133,7 @@ def test_a_tombstone_does_not_keep_its_bytes(
     local_store.put(dataset.sha256, path)  # bytes left behind (say a delete half-failed)
     age(object_path(local_store, dataset.sha256), 2 * DAY)
 
-    report = collect_garbage(storage=local_store, grace=DAY, dry_run=False)
+    report = collect_garbage(storage=local_store, grace=DAY, dry_run=False, actor=admin_actor)
 
     assert report.removed == [dataset.sha256]
     assert not local_store.exists(dataset.sha256)
@@ -141,20 +146,25 @@ class GCAfterPut(LocalStorage):
     push itself reaches that instant, so the store wrapper picks it.)"""
 
     removed: list[str] | None = None
+    actor: Actor
 
     def put(self, sha256: str, source: Path, **kwargs: object) -> None:
         super().put(sha256, source, **kwargs)  # type: ignore[arg-type]
         if self.removed is None:
             plain = LocalStorage(self.root)
-            self.removed = collect_garbage(storage=plain, grace=timedelta(0), dry_run=False).removed
+            report = collect_garbage(
+                storage=plain, grace=timedelta(0), dry_run=False, actor=self.actor
+            )
+            self.removed = report.removed
 
 
 def test_gc_racing_a_push_of_the_same_bytes_never_leaves_a_row_without_them(
-    make_file, datatrac_dirs: Path
+    make_file, datatrac_dirs: Path, operator: Actor
 ) -> None:
     """The push re-checks the store under the object lock, sees the bytes gone, and
     uploads them again."""
     store = GCAfterPut(datatrac_dirs / "store")
+    store.actor = operator
     path = make_file(size=64 * 1024)
     sha256 = plant_orphan(store, path.read_bytes())  # an old orphan of the same bytes
     age(object_path(store, sha256), 2 * DAY)
@@ -164,34 +174,39 @@ def test_gc_racing_a_push_of_the_same_bytes_never_leaves_a_row_without_them(
     assert store.removed == [sha256]  # gc did remove the bytes the push had just stored
     assert result.dataset.is_available and result.uploaded
     assert store.verify(sha256)  # ...and the push stored them again before registering
-    assert collect_garbage(storage=store, grace=timedelta(0), dry_run=False).removed == []
+    assert (
+        collect_garbage(storage=store, grace=timedelta(0), dry_run=False, actor=operator).removed
+        == []
+    )
 
 
-def test_gc_without_grace_during_an_upload_fails_that_push_cleanly(
-    make_file, local_store: LocalStorage
+def test_gc_without_grace_during_an_upload_keeps_its_temporary_and_the_push_succeeds(
+    make_file, local_store: LocalStorage, operator: Actor
 ) -> None:
-    """`--grace 0` sweeps a temporary that is still being written: that push fails with
-    one clear error and registers nothing (the grace period exists to prevent this)."""
+    """`--grace 0` in the middle of an upload: the uploader holds a lock on its
+    temporary, so the sweep keeps it and the push completes (it used to break)."""
     path = make_file(size=256 * 1024)
     size = path.stat().st_size
     progressed = 0
+    swept: list[list[str]] = []
 
     def gc_mid_upload(n: int) -> None:
         nonlocal progressed
         progressed += n
         if progressed == 2 * size:  # the last chunk is written, not yet renamed
-            collect_garbage(storage=local_store, grace=timedelta(0), dry_run=False)
+            report = collect_garbage(
+                storage=local_store, grace=timedelta(0), dry_run=False, actor=operator
+            )
+            swept.append(report.temporaries)
 
-    with pytest.raises(StoreError, match="storing"):
-        push_dataset(
-            path=path,
-            source="s",
-            actor=Actor.for_cli(),
-            storage=local_store,
-            progress=gc_mid_upload,
-        )
-    assert not Dataset.objects.exists()
-    assert list(local_store.iter_objects()) == []
+    result = push_dataset(
+        path=path, source="s", actor=operator, storage=local_store, progress=gc_mid_upload
+    )
+
+    assert swept == [[]]
+    assert result.dataset.is_available and result.uploaded
+    assert local_store.verify(result.dataset.sha256)
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.GC_REMOVE).exists()
 
 
 class AgelessStore(LocalStorage):
@@ -202,10 +217,11 @@ class AgelessStore(LocalStorage):
 
 def test_gc_keeps_unreferenced_objects_whose_age_the_store_cannot_tell(
     datatrac_dirs: Path,
+    operator: Actor,
 ) -> None:
     store = AgelessStore(datatrac_dirs / "store")
     orphan = plant_orphan(store, b"orphan")
-    report = collect_garbage(storage=store, grace=timedelta(0), dry_run=False)
+    report = collect_garbage(storage=store, grace=timedelta(0), dry_run=False, actor=operator)
     assert report.kept_unknown_age == [orphan]
     assert report.removed == []
     assert store.exists(orphan)
@@ -230,6 +246,35 @@ def test_gc_grace_durations(text: str, expected: timedelta) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "-1h", "1y", "h", "1 day", "24h; rm -rf ~"])
-def test_gc_refuses_a_bad_grace(text: str) -> None:
+def test_gc_refuses_a_bad_grace(text: str, operator: Actor) -> None:
     with pytest.raises(CommandError, match="is not a duration"):
         run("gc", f"--grace={text}")
+
+
+# --- a push in progress ---------------------------------------------------------------
+
+
+def test_gc_without_grace_from_another_process_never_breaks_a_running_push(
+    cli: CLI, make_file, local_store: LocalStorage, operator: Actor
+) -> None:
+    """A real `datatrac gc --grace 0` while a push is stopped mid-upload: the push's
+    locked temporary is kept, a stale one beside it goes, and the push then completes."""
+    path = make_file(size=3 * CHUNK_SIZE)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    stale = plant_temporary(local_store, "ab" * 32)
+    age(stale, 2 * DAY)
+
+    with PausedPush(path, operator, lambda: LocalStorage(local_store.root)) as push:
+        running = temporaries_in(object_path(local_store, sha256).parent, ".tmp")
+        assert len(running) == 1 and 0 < running[0].stat().st_size < path.stat().st_size
+        gc = cli("gc", "--grace", "0")
+        assert gc.returncode == 0, gc.stderr
+        assert gc.stdout.splitlines() == [
+            f"removed temporary upload {stale.relative_to(local_store.root)}"
+        ]
+        assert running[0].exists() and not stale.exists()
+        result = push.finished()
+
+    assert result.outcome == "created" and result.uploaded
+    assert local_store.verify(sha256)
+    assert temporaries_in(object_path(local_store, sha256).parent, ".tmp") == []

@@ -76,7 +76,9 @@ def test_hostile_text_is_stored_literally_and_shown_escaped(key: str, make_file)
     assert (data["name"], data["source"], data["description"]) == (value, value, value)
 
 
-def test_hostile_text_through_the_real_script_runs_nothing(cli: CLI, make_file) -> None:
+def test_hostile_text_through_the_real_script_runs_nothing(
+    cli: CLI, make_file, operator: Actor
+) -> None:
     """argv, not a shell: nothing in a name or source is ever executed."""
     # Outside the working directory: a download there is named after the last path part.
     canary = cli.cwd.parent / "canary" / "executed"

@@ -214,12 +214,14 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule()
     def gc(self) -> None:
         """gc with no grace at all still never removes a referenced object."""
-        report = collect_garbage(storage=self.store, grace=timedelta(0), dry_run=False)
+        report = collect_garbage(
+            storage=self.store, grace=timedelta(0), dry_run=False, actor=self.actor
+        )
         assert report.removed == []  # nothing in this machine leaves unreferenced bytes
 
     @rule()
     def verify(self) -> None:
-        report = verify_datasets(storage=self.store, resume=False)
+        report = verify_datasets(actor=self.actor, storage=self.store, resume=False)
         assert report.clean
         assert {c.sha256 for c in report.checks} == self.available
 

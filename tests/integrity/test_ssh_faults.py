@@ -6,9 +6,11 @@ and flip bytes behind the server's back. Numbers refer to the list in the issue.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,10 +22,12 @@ from registry.integrity import collect_garbage, verify_datasets
 from registry.models import Dataset
 from registry.services import Actor, push_dataset
 from registry.storage import get_storage
+from registry.storage.ssh import UPLOAD_CHUNK
 from tests.conftest import CLI
 from tests.fixtures.sshd import SSHStoreConfig, apply_ssh_settings, store_config
 from tests.integrity.conftest import (
     BigFile,
+    PausedPush,
     change_once_hashed,
     ssh_env,
     temporaries_in,
@@ -41,7 +45,7 @@ def object_file(base: Path, sha256: str) -> Path:
 
 
 def test_push_killed_during_ssh_upload_leaves_no_object_no_row_and_gc_sweeps_it(
-    cli: CLI, big_file: BigFile, ssh_settings: SSHStoreConfig
+    cli: CLI, big_file: BigFile, ssh_settings: SSHStoreConfig, operator: Actor
 ) -> None:
     env = ssh_env(ssh_settings)
     push = cli.popen("push", str(big_file.path), "--source", "s", env=env)
@@ -53,6 +57,9 @@ def test_push_killed_during_ssh_upload_leaves_no_object_no_row_and_gc_sweeps_it(
     assert not object_file(ssh_settings.base, big_file.sha256).exists()
     assert not Dataset.objects.exists()
 
+    # The server ends the killed client's session, and with it the shell holding the
+    # temporary's lock, once it sees the connection close.
+    wait_until_unlocked(temp)
     old = temp.stat().st_mtime - 2 * 86400
     os.utime(temp, (old, old))
     swept = cli("gc", env=env)
@@ -66,6 +73,50 @@ def test_push_killed_during_ssh_upload_leaves_no_object_no_row_and_gc_sweeps_it(
     assert Dataset.objects.get().sha256 == big_file.sha256
     with get_storage() as store:
         assert store.verify(big_file.sha256)
+
+
+def wait_until_unlocked(path: Path, timeout: float = 120) -> None:
+    """Wait until no process holds an flock on ``path`` (a ceiling, never asserted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with path.open("rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            return
+    pytest.fail(f"{path} stayed locked")
+
+
+def test_gc_without_grace_over_ssh_never_breaks_a_running_push(
+    cli: CLI, make_file, ssh_settings: SSHStoreConfig, operator: Actor
+) -> None:
+    """A real `datatrac gc --grace 0` while an SSH push is stopped mid-upload: the
+    temporary the server-side shell keeps locked stays, a stale one beside it goes, and
+    the push then completes."""
+    path = make_file(size=3 * UPLOAD_CHUNK)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    object_dir = object_file(ssh_settings.base, sha256).parent
+    stale = object_file(ssh_settings.base, "cd" * 32).with_name(f".{'cd' * 32}.0123456789ab.tmp")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+
+    with PausedPush(path, operator, get_storage) as push:
+        running = temporaries_in(object_dir, ".tmp")
+        assert len(running) == 1 and 0 < running[0].stat().st_size < path.stat().st_size
+        gc = cli("gc", "--grace", "0", env=ssh_env(ssh_settings))
+        assert gc.returncode == 0, gc.stderr
+        assert gc.stdout.splitlines() == [
+            f"removed temporary upload {stale.relative_to(ssh_settings.base)}"
+        ]
+        assert running[0].exists() and not stale.exists()
+        result = push.finished()
+
+    assert result.outcome == "created" and result.uploaded
+    with get_storage() as store:
+        assert store.verify(sha256)
+    assert temporaries_in(object_dir, ".tmp") == []
 
 
 # --- 3. the file changes between hashing and uploading (SSH) ------------------------------
@@ -102,7 +153,7 @@ def bytes_read_by_this_process() -> int:
 
 @pytest.mark.django_db
 def test_verify_over_ssh_hashes_on_the_server_and_reports_problems(
-    make_file, ssh_settings: SSHStoreConfig
+    make_file, ssh_settings: SSHStoreConfig, operator: Actor
 ) -> None:
     actor = Actor.for_cli()
     big = make_file(size=48 * 1024 * 1024, name="big.bin")
@@ -127,7 +178,7 @@ def test_verify_over_ssh_hashes_on_the_server_and_reports_problems(
         object_file(ssh_settings.base, orphan).parent.mkdir(parents=True, exist_ok=True)
         object_file(ssh_settings.base, orphan).write_bytes(b"orphan")
 
-        report = verify_datasets(storage=store)
+        report = verify_datasets(actor=operator, storage=store)
 
     statuses = {c.sha256: c.status for c in report.checks}
     assert statuses == {
@@ -140,7 +191,7 @@ def test_verify_over_ssh_hashes_on_the_server_and_reports_problems(
 
 @pytest.mark.django_db
 def test_gc_over_ssh_sweeps_old_temporaries_and_keeps_referenced_objects(
-    make_file, ssh_settings: SSHStoreConfig
+    make_file, ssh_settings: SSHStoreConfig, operator: Actor
 ) -> None:
     with get_storage() as store:
         dataset = push_dataset(
@@ -155,7 +206,9 @@ def test_gc_over_ssh_sweeps_old_temporaries_and_keeps_referenced_objects(
         for path in ssh_settings.base.rglob("*"):
             os.utime(path, (old, old))
 
-        report = collect_garbage(storage=store, grace=timedelta(days=1), dry_run=False)
+        report = collect_garbage(
+            storage=store, grace=timedelta(days=1), dry_run=False, actor=operator
+        )
 
         assert report.temporaries == [f"{dataset.sha256[:2]}/{dataset.sha256[2:4]}/{temp.name}"]
         assert report.removed == []

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from lineage.models import LineageEdge
-from registry.models import AuditEvent, Dataset
+from registry.models import AuditEvent, Dataset, VerifyRun
 from registry.roles import ROLES as ROLE_PERMISSIONS
 from registry.services import Actor, push_dataset
 from registry.storage.local import LocalStorage
@@ -164,6 +164,114 @@ def test_a_push_with_parents_needs_the_link_permission_too(
         )
     # Refused before any byte moved.
     assert sorted(local_store.iter_objects()) == [parent.sha256]
+
+
+# --- reading and the store's upkeep ---------------------------------------------------
+
+# Commands that read the registry or look after the store, and who may run them.
+UPKEEP_COMMANDS = ["list", "show", "lineage", "verify", "gc"]
+UPKEEP_ALLOWED: dict[str, set[str]] = {
+    "list": {"viewer", "contributor", "administrator"},
+    "show": {"viewer", "contributor", "administrator"},
+    "lineage": {"viewer", "contributor", "administrator"},
+    "verify": {"administrator"},
+    "gc": {"administrator"},
+}
+UPKEEP_PERMISSION = {
+    "list": "registry.view_dataset",
+    "show": "registry.view_dataset",
+    "lineage": "registry.view_dataset",
+    "verify": "registry.verify_store",
+    "gc": "registry.collect_garbage",
+}
+
+
+def upkeep_args(command: str, scene: Scene) -> list[str]:
+    return {
+        "list": ["fetch", "--all", "--json"],
+        "show": ["fetch", scene.parent.sha256, "--json"],
+        "lineage": ["lineage", scene.parent.sha256, "--json"],
+        "verify": ["verify", "--all", "--json"],
+        "gc": ["gc", "--grace", "0"],
+    }[command]
+
+
+def plant_garbage(store: LocalStorage) -> None:
+    """An orphaned object and a stale temporary: what a `gc --grace 0` would remove."""
+    orphan = hashlib.sha256(b"orphan").hexdigest()
+    path = store.root / orphan[:2] / orphan[2:4] / orphan
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"orphan")
+    (path.parent / f".{orphan}.0123456789ab.tmp").write_bytes(b"half")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("command", UPKEEP_COMMANDS)
+def test_reads_verify_and_gc_run_only_for_the_roles_allowed(
+    command: str, role: str, local_store: LocalStorage, tmp_path: Path, settings: Any
+) -> None:
+    make_role_users()
+    scene = Scene.build(local_store, tmp_path / "files")
+    plant_garbage(local_store)
+    settings.DATATRAC_USER = STRANGER if role == "anonymous" else role
+    files_before = sorted(local_store.root.rglob("*"))
+
+    if role in UPKEEP_ALLOWED[command]:
+        try:
+            run(*upkeep_args(command, scene))
+        except CommandError as exc:  # verify reports the planted orphan: found, not refused
+            assert command == "verify" and "orphaned" in str(exc)
+        assert not AuditEvent.objects.filter(action="permission_denied").exists()
+        return
+
+    with pytest.raises(CommandError, match="may not") as refused:
+        run(*upkeep_args(command, scene))
+    assert refused.value.returncode == 3
+    assert "\n" not in str(refused.value)
+    assert sorted(local_store.root.rglob("*")) == files_before
+    assert not VerifyRun.objects.exists()
+    denied = AuditEvent.objects.get(action="permission_denied")
+    assert (denied.actor, denied.outcome) == (settings.DATATRAC_USER, "denied")
+    assert UPKEEP_PERMISSION[command] in denied.detail
+
+
+def test_datatrac_script_refuses_a_stranger_reads_verify_and_gc_in_one_line(
+    cli: Any, local_store: LocalStorage, tmp_path: Path
+) -> None:
+    """Once accounts exist, a DATATRAC_USER with none may do nothing: exit 3, one line."""
+    make_role_users()
+    scene = Scene.build(local_store, tmp_path / "files")
+    plant_garbage(local_store)
+    files_before = sorted(local_store.root.rglob("*"))
+
+    for command in UPKEEP_COMMANDS:
+        result = cli(*upkeep_args(command, scene), env={"DATATRAC_USER": STRANGER})
+        assert result.returncode == 3, (command, result.stderr)
+        assert result.stdout == ""
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: {STRANGER!r} may not "), result.stderr
+    assert sorted(local_store.root.rglob("*")) == files_before
+    denied = AuditEvent.objects.filter(action="permission_denied", actor=STRANGER)
+    assert sorted(denied.values_list("detail", flat=True)) == sorted(
+        f"{what} needs permission {UPKEEP_PERMISSION[command]}"
+        for command, what in [
+            ("gc", "collect garbage in the store"),
+            ("lineage", "view datasets"),
+            ("list", "view datasets"),
+            ("show", "view datasets"),
+            ("verify", "verify the store"),
+        ]
+    )
+
+
+def test_before_any_account_exists_verify_and_gc_still_need_an_administrator(
+    make_file, local_store: LocalStorage
+) -> None:
+    sha = run("push", str(make_file(b"mine")), "--source", "s")[0].strip()
+    assert sha in run("fetch", "--all", "--json")[0]  # reading is an everyday action
+    for args in (["verify", "--all"], ["gc"]):
+        with pytest.raises(CommandError, match="no active DataTrac account has that name"):
+            run(*args)
 
 
 # --- the CLI identity when no account matches (the embedded install) ------------------
@@ -321,10 +429,13 @@ def test_web_public_read_grants_reading_only() -> None:
 # --- the roles themselves ----------------------------------------------------------
 
 
-def test_the_roles_migration_creates_three_groups_with_their_permissions() -> None:
+def test_the_roles_migrations_create_three_groups_with_their_permissions() -> None:
     Group.objects.filter(name__in=list(ROLE_PERMISSIONS)).delete()
-    migration = importlib.import_module("registry.migrations.0002_roles")
-    migration.add_roles(django_apps, None)
+    importlib.import_module("registry.migrations.0002_roles").add_roles(django_apps, None)
+    # As an install made before 0008 has them: verify and gc for nobody yet.
+    assert not Group.objects.filter(permissions__codename="verify_store").exists()
+    upkeep = importlib.import_module("registry.migrations.0008_store_upkeep_permissions")
+    upkeep.add_permissions(django_apps, None)
     for name, perms in ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=name)
         have = {
@@ -338,6 +449,7 @@ def test_the_roles_migration_creates_three_groups_with_their_permissions() -> No
     assert viewers < contributors < administrators
     assert "registry.remote_delete_dataset" not in contributors
     assert "auth.change_user" in administrators
+    assert {"registry.verify_store", "registry.collect_garbage"} <= administrators - contributors
 
 
 # --- helpers -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,6 +114,8 @@ def test_push_to_a_store_that_cannot_hash_registers_nothing(
 
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
+    # flock alone: what keeps an upload safe from gc, needed before any byte moves.
+    (empty_bin / "flock").symlink_to(shutil.which("flock") or "/usr/bin/flock")
     server = sshd_factory(extra_config=[f"SetEnv PATH={empty_bin}"])
     base = tmp_path / "bare"
     base.mkdir()

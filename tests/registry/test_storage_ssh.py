@@ -718,13 +718,30 @@ def test_a_server_with_neither_openssl_nor_sha256sum_is_refused_and_stores_nothi
     store_with_tools: Callable[..., SSHStoreConfig],
     write_file: Callable[..., tuple[Path, str]],
 ) -> None:
-    config = store_with_tools()  # nothing on the PATH
+    config = store_with_tools(linked=("flock",))  # nothing else on the PATH
     path, sha = write_file(1000)
 
     with pytest.raises(StoreError) as failure, get_storage() as storage:
         storage.put(sha, path)
 
     assert "has neither openssl nor sha256sum" in str(failure.value)
+    assert "\n" not in str(failure.value)
+    assert not final_path(config, sha).exists()
+    assert temporaries(config.base) == []
+
+
+def test_a_server_without_flock_is_refused_and_stores_nothing(
+    store_with_tools: Callable[..., SSHStoreConfig],
+    write_file: Callable[..., tuple[Path, str]],
+) -> None:
+    """Without flock an upload could not be told from a stale temporary by gc."""
+    config = store_with_tools(linked=("openssl",))
+    path, sha = write_file(1000)
+
+    with pytest.raises(StoreError) as failure, get_storage() as storage:
+        storage.put(sha, path)
+
+    assert "has no flock command" in str(failure.value)
     assert "\n" not in str(failure.value)
     assert not final_path(config, sha).exists()
     assert temporaries(config.base) == []
@@ -738,7 +755,7 @@ def test_a_push_is_stored_only_once_the_server_flushed_it_and_its_name_to_disk(
     log = tmp_path / "sync.log"
     real_sync = shutil.which("sync") or "/bin/sync"
     config = store_with_tools(
-        linked=("openssl",), scripts={"sync": f'echo "$@" >> {log}; exec {real_sync} "$@"'}
+        linked=("openssl", "flock"), scripts={"sync": f'echo "$@" >> {log}; exec {real_sync} "$@"'}
     )
     path, sha = write_file(1000)
 
@@ -765,7 +782,7 @@ def test_a_push_whose_name_cannot_be_flushed_is_reported_and_pushing_again_works
     switch.touch()
     # Files (the temporary) flush; directories fail while the switch file exists.
     body = f'if [ -d "$2" ] && [ -e {switch} ]; then exit 1; fi; exec {real_sync} "$@"'
-    config = store_with_tools(linked=("openssl",), scripts={"sync": body})
+    config = store_with_tools(linked=("openssl", "flock"), scripts={"sync": body})
     path, sha = write_file(1000)
 
     with pytest.raises(StoreError) as failure, get_storage() as storage:
@@ -785,7 +802,9 @@ def test_a_server_that_cannot_flush_to_disk_stores_nothing(
     store_with_tools: Callable[..., SSHStoreConfig],
     write_file: Callable[..., tuple[Path, str]],
 ) -> None:
-    config = store_with_tools(linked=("openssl",), scripts={"sync": "exit 1"})  # an I/O error
+    config = store_with_tools(
+        linked=("openssl", "flock"), scripts={"sync": "exit 1"}
+    )  # an I/O error
     path, sha = write_file(1000)
 
     with pytest.raises(StoreError) as failure, get_storage() as storage:

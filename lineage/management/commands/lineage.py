@@ -10,7 +10,7 @@ from lineage.presenters import graph_as_dict
 from lineage.services import LineageGraph, lineage_graph, link_datasets, unlink_datasets
 from registry.cli import DataTracCommand
 from registry.models import Dataset
-from registry.services import Actor
+from registry.services import Actor, require_view_permission
 
 
 class Command(DataTracCommand):
@@ -47,6 +47,7 @@ class Command(DataTracCommand):
             raise CommandError("give a dataset HASH, or --parent and --child (see --help)")
         if options["depth"] < 1:
             raise CommandError("--depth must be at least 1")
+        require_view_permission(actor=Actor.for_cli())
         dataset = Dataset.objects.resolve(options["hash"])
         graph = lineage_graph(dataset=dataset, depth=options["depth"])
         if options["json"]:

@@ -11,7 +11,12 @@ from lineage.models import LineageEdge
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import Actor, download_dataset, resolve_output_path
+from registry.services import (
+    Actor,
+    download_dataset,
+    require_view_permission,
+    resolve_output_path,
+)
 from registry.storage import get_storage
 from registry.units import human_size
 
@@ -55,6 +60,8 @@ An existing output file is overwritten only with --force, or after asking on a t
         parser.add_argument("--json", action="store_true", help="print JSON only on stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["download"]:
+            require_view_permission(actor=Actor.for_cli())
         if options["all"] or (options["search"] is not None and not options["hash"]):
             if options["hash"] or options["download"]:
                 raise CommandError("--all lists datasets; give either --all or a HASH")

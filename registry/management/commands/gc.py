@@ -1,26 +1,15 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from registry.cli import DataTracCommand
-from registry.integrity import GCReport, collect_garbage, format_duration
+from registry.integrity import GCReport, collect_garbage, format_duration, parse_duration
+from registry.services import Actor
 from registry.storage import get_storage
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"24h"`` -> 1 day. Units s, m, h, d, w; a bare number is seconds."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not match:
-        raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 class Command(DataTracCommand):
@@ -36,7 +25,9 @@ class Command(DataTracCommand):
 Temporary uploads are left behind by a push that was killed; unreferenced objects by
 a push killed between storing its bytes and registering them; partial downloads (in
 this machine's cache) by a download that was killed. Tombstones (deleted
-datasets) do not reference bytes. The grace period should exceed your longest push.
+datasets) do not reference bytes. The grace period should exceed your longest push; a
+temporary whose push is still running is kept whatever the grace (its uploader holds a
+lock on it). Administrators only.
 """
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,7 +36,7 @@ datasets) do not reference bytes. The grace period should exceed your longest pu
         )
         parser.add_argument(
             "--grace",
-            type=_grace_argument,
+            type=duration_argument,
             default=timedelta(hours=24),
             metavar="DURATION",
             help="only remove things older than this (30m, 24h, 7d; default 24h)",
@@ -54,7 +45,10 @@ datasets) do not reference bytes. The grace period should exceed your longest pu
     def handle(self, *args: Any, **options: Any) -> None:
         with get_storage() as storage:
             report = collect_garbage(
-                storage=storage, grace=options["grace"], dry_run=options["dry_run"]
+                storage=storage,
+                grace=options["grace"],
+                dry_run=options["dry_run"],
+                actor=Actor.for_cli(),
             )
         self.print_report(report)
 
@@ -80,7 +74,7 @@ datasets) do not reference bytes. The grace period should exceed your longest pu
         )
 
 
-def _grace_argument(text: str) -> timedelta:
+def duration_argument(text: str) -> timedelta:
     try:
         return parse_duration(text)
     except ValueError as exc:

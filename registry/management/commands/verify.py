@@ -3,6 +3,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from registry.cli import DataTracCommand, terminal_safe
-from registry.integrity import DatasetCheck, VerifyReport, verify_datasets
+from registry.integrity import (
+    DatasetCheck,
+    VerifyReport,
+    format_duration,
+    parse_duration,
+    verify_datasets,
+)
+from registry.management.commands.gc import duration_argument
+from registry.services import Actor
 from registry.storage import get_storage
 
 HINTS = {
@@ -33,11 +42,15 @@ class Command(DataTracCommand):
   datatrac verify 3fa2c1 9be04d             # just these (hashes or unique prefixes)
   datatrac verify --all --json              # a report for scripts and monitoring
   datatrac verify --all --restart           # start over instead of continuing
+  datatrac verify --all --resume-within 7d  # continue a run interrupted this week
 
-An interrupted `verify --all` continues where it stopped the next time it runs: the
-datasets it already found ok are not read again. Each dataset records when it was last
+An interrupted `verify --all` continues where it stopped the next time it runs, if it
+started less than --resume-within ago (default DATATRAC_VERIFY_RESUME_WITHIN, 24h): the
+datasets it already found ok are not read again. An older one is started over. Either
+way one line on stderr says which. Each dataset records when it was last
 verified ok (shown by `datatrac fetch HASH` and on its page).
 Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
+Administrators only.
 """
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -50,6 +63,13 @@ Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
             action="store_true",
             help="do not continue an interrupted run; verify everything again",
         )
+        parser.add_argument(
+            "--resume-within",
+            type=duration_argument,
+            metavar="DURATION",
+            help="continue an interrupted run only if it started less than this ago "
+            "(30m, 24h, 7d; default DATATRAC_VERIFY_RESUME_WITHIN, 24h)",
+        )
         parser.add_argument("--json", action="store_true", help="print JSON only on stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -57,6 +77,12 @@ Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
         if options["all"] == bool(refs):
             raise CommandError("give the HASHes to verify, or --all (see --help)")
         printing = not options["json"]
+        resume_within = options["resume_within"]
+        if resume_within is None:
+            try:
+                resume_within = parse_duration(settings.DATATRAC_VERIFY_RESUME_WITHIN)
+            except ValueError as exc:
+                raise CommandError(f"DATATRAC_VERIFY_RESUME_WITHIN: {exc}") from None
         with get_storage() as storage, self.count_bar("verifying") as advance:
 
             def progress(check: DatasetCheck, done: int, total: int) -> None:
@@ -66,11 +92,15 @@ Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
                     advance(done, total)
 
             report = verify_datasets(
+                actor=Actor.for_cli(),
                 storage=storage,
                 hashes=refs or None,
                 resume=not options["restart"],
+                resume_within=resume_within,
                 progress=progress,
-                started_by=settings.DATATRAC_USER,
+                on_start=lambda report: self.say_how_it_starts(
+                    report, restart=options["restart"], within=resume_within
+                ),
             )
         if options["json"]:
             self.print_json(report_as_dict(report))
@@ -83,6 +113,19 @@ Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
             self.stderr.write(summary(report))
         if not report.clean:
             raise CommandError(problem_line(report))
+
+    def say_how_it_starts(self, report: VerifyReport, *, restart: bool, within: timedelta) -> None:
+        """One line on stderr when an interrupted run exists: continued, or started over."""
+        if report.resumed:
+            self.stderr.write(
+                f"continuing the interrupted run started {_when(report.run.started_at)}"
+            )
+        elif report.abandoned is not None:
+            why = "--restart" if restart else f"it started more than {format_duration(within)} ago"
+            self.stderr.write(
+                "starting over: not continuing the interrupted run started "
+                f"{_when(report.abandoned.started_at)} ({why})"
+            )
 
     def print_check(self, check: DatasetCheck) -> None:
         hint = HINTS.get(check.status)
@@ -108,6 +151,10 @@ Exit status: 0 all ok, 1 a corrupt or missing dataset or an orphaned object.
             yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+def _when(moment: datetime) -> str:
+    return timezone.localtime(moment).isoformat(timespec="seconds")
+
+
 def summary(report: VerifyReport) -> str:
     counts = ", ".join(
         f"{n} {status}"
@@ -119,7 +166,7 @@ def summary(report: VerifyReport) -> str:
     if report.orphans is not None:
         line += f"; {len(report.orphans)} orphaned object{'s' if len(report.orphans) != 1 else ''}"
     if report.resumed:
-        started = timezone.localtime(report.run.started_at).isoformat(timespec="seconds")
+        started = _when(report.run.started_at)
         line += (
             f" (continued the run started {started}: {report.skipped} dataset"
             f"{'s' if report.skipped != 1 else ''} it had verified were skipped)"
