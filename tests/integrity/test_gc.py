@@ -94,7 +94,7 @@ def test_gc_dry_run_lists_and_removes_nothing(
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.GC_REMOVE).exists()
 
 
-def test_gc_removes_partial_downloads_older_than_the_grace_from_the_cache() -> None:
+def test_gc_removes_partial_downloads_older_than_the_grace_from_the_cache(operator: Actor) -> None:
     folder = Path(settings.DATATRAC_CACHE_DIR) / "ab" / "cd"
     folder.mkdir(parents=True)
     old = folder / f".ab{'0' * 62}.0123456789ab.part"
