@@ -42,11 +42,18 @@ class LinkResult:
     created: bool
 
 
-def _lock_graph() -> None:
+def lock_graph() -> None:
     """Serialise lineage writes for the rest of the transaction.
 
     PostgreSQL: a transaction-scoped advisory lock; a cycle check then sees every
     committed edge. SQLite's write transactions (BEGIN IMMEDIATE) are already serial.
+
+    Lock order: this lock comes before any dataset row lock. Adding an edge takes a
+    key-share lock on both datasets' rows (the foreign keys), so a transaction holding
+    a row lock that then waited here would deadlock with a link holding this lock and
+    waiting for that row. A push with parents therefore takes it first (see
+    registry.services._register_pushed). Taking it again in the same transaction is
+    free (advisory locks nest).
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -64,7 +71,7 @@ def link_datasets(*, parent: Dataset, child: Dataset, actor: Actor, note: str = 
     if parent.pk == child.pk:
         raise LineageError(f"a dataset cannot be its own parent ({parent})")
     with transaction.atomic():
-        _lock_graph()
+        lock_graph()
         existing = LineageEdge.objects.filter(parent=parent, child=child).first()
         if existing is not None:
             return LinkResult(edge=existing, created=False)
@@ -99,7 +106,7 @@ def unlink_datasets(*, parent: Dataset, child: Dataset, actor: Actor) -> bool:
         actor, "lineage.link_datasets", action="unlink datasets", sha256=child.sha256
     )
     with transaction.atomic():
-        _lock_graph()
+        lock_graph()
         deleted, _ = LineageEdge.objects.filter(parent=parent, child=child).delete()
         if deleted:
             record_audit(
