@@ -194,3 +194,22 @@ def test_a_pager_that_is_not_installed_leaves_the_listing_on_the_terminal(cli: C
     DatasetFactory(name="unpaged.csv")
     env = {**cli.env, "PAGER": "no-such-pager-program --quit"}
     assert "unpaged.csv" in read_terminal(["fetch", "--all"], env, str(cli.cwd))
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly(cli: CLI) -> None:
+    # More than a pipe holds (64 KiB), so the writer meets the closed end.
+    Dataset.objects.bulk_create(DatasetFactory.build_batch(1500))
+    env = {**cli.env, "PAGER": "head -n 2"}  # a pager quitting before the end
+    shown = read_terminal(["fetch", "--all", "--limit", "0"], env, str(cli.cwd))
+    assert len(shown.strip().splitlines()) == 2
+    piped = subprocess.run(
+        f"'{DATATRAC_SCRIPT}' fetch --all --limit 0 | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        cwd=cli.cwd,
+        check=False,
+    )
+    assert piped.stdout.startswith("hash")
+    assert piped.stderr == ""

@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import tzinfo
@@ -111,8 +112,15 @@ class Command(DataTracCommand):
             chunk_size=LIST_CHUNK, after=after, limit=limit or None
         )
         write = _json_rows if options["json"] else _jsonl_rows if options["jsonl"] else _table
-        with self.listing_output(page=not options["no_pager"]) as out:
-            last, count = write(chunks, out)
+        try:
+            with self.listing_output(page=not options["no_pager"]) as out:
+                last, count = write(chunks, out)
+        except BrokenPipeError:
+            # The reader stopped reading (`| head`, a pager quit early): the listing ends
+            # there, quietly. Python's last flush of stdout at exit would fail again.
+            if self.stdout._out is sys.stdout:  # not a caller's StringIO
+                _discard_stdout()
+            return
         if not count:
             if options["json"]:
                 return
@@ -139,7 +147,7 @@ class Command(DataTracCommand):
         ($PAGER, else `less` with LESS=FRX: it quits when the text fits one screen,
         keeps colours and leaves the text on the screen), else straight to stdout.
 
-        A reader quitting the pager ends the listing there, quietly.
+        A reader quitting the pager early makes writing raise BrokenPipeError.
         """
         direct = functools.partial(self.stdout.write, ending="")
         command = os.environ.get("PAGER", "less").strip()
@@ -159,8 +167,6 @@ class Command(DataTracCommand):
         try:
             yield pager.stdin.write
             pager.stdin.close()
-        except BrokenPipeError:
-            pass
         finally:
             with contextlib.suppress(OSError):
                 pager.stdin.close()
@@ -332,6 +338,10 @@ def _jsonl_rows(chunks: Rows, out: Callable[[str], object]) -> Written:
         count += len(chunk)
         last = chunk[-1]
     return last, count
+
+
+def _discard_stdout() -> None:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _runs(command: str) -> bool:
