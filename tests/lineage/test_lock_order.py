@@ -59,7 +59,9 @@ class Rendezvous:
                 if other in self.arrived:
                     return
                 self.condition.wait(0.01)
-            if self._waiting_for_a_lock(self.pids[other]):
+            # (The other side may not have started yet: then it has no pid here.)
+            pid = self.pids.get(other)
+            if pid is not None and self._waiting_for_a_lock(pid):
                 return
         raise AssertionError(f"{other} neither took its first lock nor waited for one")
 
