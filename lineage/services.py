@@ -32,6 +32,10 @@ COUNT_CAP = 250
 # The walk stops after this many (node, depth) rows: breadth first, so the nearest come
 # first, and a node with 10,000 children is not read whole to show 500 of them.
 WALK_ROWS = 4 * MAX_NODES
+# The deepest walk asked of the database. A walk returns at most WALK_ROWS rows, each
+# level at least one, so it can never reach further than this: a larger --depth (10**9)
+# is clamped to it, and no value reaches the SQL that SQLite cannot bind.
+MAX_DEPTH = WALK_ROWS
 
 Direction = Literal["up", "down"]
 
@@ -42,11 +46,18 @@ class LinkResult:
     created: bool
 
 
-def _lock_graph() -> None:
+def lock_graph() -> None:
     """Serialise lineage writes for the rest of the transaction.
 
     PostgreSQL: a transaction-scoped advisory lock; a cycle check then sees every
     committed edge. SQLite's write transactions (BEGIN IMMEDIATE) are already serial.
+
+    Lock order: this lock comes before any dataset row lock. Adding an edge takes a
+    key-share lock on both datasets' rows (the foreign keys), so a transaction holding
+    a row lock that then waited here would deadlock with a link holding this lock and
+    waiting for that row. A push with parents therefore takes it first (see
+    registry.services._register_pushed). Taking it again in the same transaction is
+    free (advisory locks nest).
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -64,7 +75,7 @@ def link_datasets(*, parent: Dataset, child: Dataset, actor: Actor, note: str = 
     if parent.pk == child.pk:
         raise LineageError(f"a dataset cannot be its own parent ({parent})")
     with transaction.atomic():
-        _lock_graph()
+        lock_graph()
         existing = LineageEdge.objects.filter(parent=parent, child=child).first()
         if existing is not None:
             return LinkResult(edge=existing, created=False)
@@ -99,7 +110,7 @@ def unlink_datasets(*, parent: Dataset, child: Dataset, actor: Actor) -> bool:
         actor, "lineage.link_datasets", action="unlink datasets", sha256=child.sha256
     )
     with transaction.atomic():
-        _lock_graph()
+        lock_graph()
         deleted, _ = LineageEdge.objects.filter(parent=parent, child=child).delete()
         if deleted:
             record_audit(
@@ -412,6 +423,78 @@ class LineageGraph:
     def children_of(self, node_id: int) -> list[int]:
         return [c for p, c in self.edges if p == node_id]
 
+    def tree(self, *, direction: Direction, max_rows: int) -> Tree:
+        """The ancestors (``up``) or descendants of the centre as a tree of rows, each
+        dataset once: datasets met again (two paths lead to them) are a reference row,
+        their subtrees not repeated.
+
+        Printing every path instead grew as W**depth lines where datasets share
+        ancestors (a 40-wide lattice: 67,000 lines at depth 3). The neighbours of a
+        dataset that were already printed share one reference row, so a dense graph
+        is not one row per edge either: about two rows a dataset. Depth first and
+        iterative (no recursion limit on a long chain); at most ``max_rows`` rows.
+        """
+        step: dict[int, list[int]] = {}
+        for parent, child in self.edges:
+            near, far = (child, parent) if direction == "up" else (parent, child)
+            step.setdefault(near, []).append(far)
+        rows: list[TreeRow] = []
+        seen = {self.center.pk}
+
+        def branches(
+            node_id: int, lasts: tuple[bool, ...]
+        ) -> list[tuple[tuple[int, ...], tuple[bool, ...]]]:
+            fresh = tuple(n for n in step.get(node_id, []) if n not in seen)
+            again = tuple(n for n in step.get(node_id, []) if n in seen)
+            groups = [(n,) for n in fresh] + ([again] if again else [])
+            # Reversed onto the stack, so they come off in order.
+            return [(group, (*lasts, i == len(groups) - 1)) for i, group in enumerate(groups)][::-1]
+
+        stack = branches(self.center.pk, ())
+        while stack and len(rows) < max_rows:
+            ids, lasts = stack.pop()
+            # A dataset may have been printed since its row was stacked, under an
+            # earlier sibling: then it is a reference too.
+            if len(ids) > 1 or ids[0] in seen:
+                rows.append(TreeRow(node_ids=ids, lasts=lasts, repeat=True))
+                continue
+            seen.add(ids[0])
+            rows.append(TreeRow(node_ids=ids, lasts=lasts, repeat=False))
+            stack += branches(ids[0], lasts)
+        side = self.ancestors_shown if direction == "up" else self.descendants_shown
+        total = self.ancestors_total if direction == "up" else self.descendants_total
+        printed = len(seen) - 1
+        return Tree(
+            rows=rows,
+            printed=printed,
+            # Not printed: loaded ones cut by max_rows, and those the walk did not reach.
+            more=max(total, side) - printed,
+            more_capped=self.ancestors_capped if direction == "up" else self.descendants_capped,
+            # Only the depth stopped the walk: every loaded dataset printed, and the walk
+            # was not cut at MAX_NODES.
+            beyond_depth_only=printed == side and side < MAX_NODES,
+        )
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """One row of a lineage tree: a dataset, or a reference to some printed above."""
+
+    node_ids: tuple[int, ...]  # one dataset, or (``repeat``) one or more
+    # Whether each level's dataset on the path here is the last of its siblings,
+    # from the top: what a tree's guides ("├── ", "│   ") are drawn from.
+    lasts: tuple[bool, ...]
+    repeat: bool
+
+
+@dataclass(frozen=True)
+class Tree:
+    rows: list[TreeRow]
+    printed: int  # distinct datasets among the rows
+    more: int  # reachable datasets not printed (at least, when ``more_capped``)
+    more_capped: bool
+    beyond_depth_only: bool  # all of ``more`` lie beyond the depth asked
+
 
 def lineage_graph(
     *,
@@ -427,9 +510,9 @@ def lineage_graph(
     among them and (with ``counts``) the capped counts of everything reachable each
     way, and (``degrees``) every node's capped numbers of parents and children.
     ``per_node`` bounds how many neighbours each dataset brings into the walk (the
-    newest); the counts are never bounded by it.
+    newest); the counts are never bounded by it. ``depth`` is clamped to 1..MAX_DEPTH.
     """
-    depth = max(1, depth)
+    depth = min(max(1, depth), MAX_DEPTH)
     found = _neighbourhood(
         dataset.pk,
         depth,

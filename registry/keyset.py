@@ -17,12 +17,12 @@ Row-value comparison works on PostgreSQL and on SQLite (3.15+).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, models
-from django.db.models import Expression, F, Func, Subquery
+from django.db.models import Expression, F, Func, Subquery, Value
 from django.db.models.lookups import GreaterThan, LessThan
 
 #: A column (F) or an expression (Left("name", 200)) of a sort key.
@@ -107,6 +107,75 @@ def keyset_page[T: models.Model](
         previous_before=rows[0].pk if has_previous and rows else None,
         has_cursor=pivot is not None,
     )
+
+
+def keyset_chunks[T: models.Model](
+    queryset: models.QuerySet[T],
+    *,
+    keys: Sequence[SortKey],
+    descending: bool,
+    chunk_size: int,
+    after: int | None = None,
+    limit: int | None = None,
+) -> Iterator[list[T]]:
+    """Every row of ``queryset`` in ``keys`` order (from just after row ``after``, up to
+    ``limit`` rows), ``chunk_size`` rows a query.
+
+    For reading a listing of any length in constant memory: each chunk is one index
+    seek, where a cursor over a million rows held a transaction (and, through Django's
+    iterator on SQLite, the whole result) open. Chunks after the first seek past the
+    previous chunk's last key *values*, not its id, so a row deleted meanwhile cannot
+    end or restart the listing. ``after`` names a row that must exist (the first seek
+    reads its keys); a row inserted or changed meanwhile may be seen or missed, as in
+    any paged listing.
+    """
+    names = [f"keyset_{i}" for i in range(len(keys))]
+    ordering = [key.desc() if descending else key.asc() for key in keys]
+    rows_qs = queryset.annotate(**dict(zip(names, keys, strict=True))).order_by(*ordering)
+    lookup = LessThan if descending else GreaterThan
+    pivot: Any = None
+    if after is not None:
+        pivot_key = (
+            queryset.model._base_manager.filter(pk=after)
+            .annotate(**dict(zip(names, keys, strict=True)))
+            .values(*names)
+        )
+        pivot = Subquery(pivot_key, output_field=models.TextField())
+    left = limit
+    while left is None or left > 0:
+        size = chunk_size if left is None else min(chunk_size, left)
+        chunk_qs = rows_qs if pivot is None else rows_qs.filter(lookup(Row(*keys), pivot))
+        rows = list(chunk_qs[:size])
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        if left is not None:
+            left -= len(rows)
+        last = rows[-1]
+        pivot = Row(*(Value(getattr(last, name)) for name in names))
+
+
+def count_after(
+    queryset: models.QuerySet[Any],
+    *,
+    keys: Sequence[SortKey],
+    descending: bool,
+    after: int,
+    cap: int,
+) -> int:
+    """How many rows of ``queryset`` follow row ``after`` in ``keys`` order, counted up
+    to ``cap`` + 1 (more than ``cap`` means "at least"): one query reading at most
+    ``cap`` + 1 index entries, however many rows follow."""
+    names = [f"keyset_{i}" for i in range(len(keys))]
+    pivot_key = (
+        queryset.model._base_manager.filter(pk=after)
+        .annotate(**dict(zip(names, keys, strict=True)))
+        .values(*names)
+    )
+    lookup = LessThan if descending else GreaterThan
+    condition: Any = lookup(Row(*keys), Subquery(pivot_key, output_field=models.TextField()))
+    return queryset.filter(condition).order_by()[: cap + 1].count()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from registry.errors import AmbiguousHash, DeleteRefused, UnknownDataset
 from registry.hashing import MIN_PREFIX, normalize_hash_ref
+from registry.keyset import count_after, keyset_chunks
 from registry.naming import storable_text
 
 SHORT_HASH = 12
@@ -29,6 +30,8 @@ SORT_PREFIX = 200
 # let "a\nb" match a name ending in "a" and a source starting with "b"); searches are
 # taken as typed, as names are stored as given.
 SEARCH_SEPARATOR = "\x1f"
+# The listing's order, newest first: the dataset_pushed_at_key index read backwards.
+NEWEST_FIRST = (F("pushed_at"), F("id"))
 
 
 class DatasetQuerySet(models.QuerySet["Dataset"]):
@@ -37,6 +40,25 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
 
     def deleted(self) -> Self:
         return self.filter(state=Dataset.State.DELETED)
+
+    def newest_first_chunks(
+        self, *, chunk_size: int, after: Dataset | None = None, limit: int | None = None
+    ) -> Iterator[list[Dataset]]:
+        """These datasets newest first, from just after ``after`` (up to ``limit``),
+        ``chunk_size`` a query: a listing of any length in constant memory."""
+        return keyset_chunks(
+            self,
+            keys=NEWEST_FIRST,
+            descending=True,
+            chunk_size=chunk_size,
+            after=None if after is None else after.pk,
+            limit=limit,
+        )
+
+    def count_older_than(self, dataset: Dataset, *, cap: int) -> int:
+        """How many of these datasets come after ``dataset`` newest first, counted up
+        to ``cap`` + 1."""
+        return count_after(self, keys=NEWEST_FIRST, descending=True, after=dataset.pk, cap=cap)
 
     def by_prefix(self, prefix: str) -> Self:
         """Datasets whose hash starts with ``prefix`` (already normalized hex).

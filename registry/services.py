@@ -400,9 +400,14 @@ def _register_pushed(
 ) -> PushResult:
     """Commit the row of stored bytes; raise _ObjectVanished (committing nothing) if the
     bytes are no longer in the store by the time the row is locked."""
-    from lineage.services import link_datasets
+    from lineage.services import link_datasets, lock_graph
 
     with transaction.atomic():
+        if parents:
+            # The lineage graph lock before any row lock, as a link takes them (graph,
+            # then the rows its edge references): the other order deadlocked a push
+            # holding this row against a link of it waiting for the row.
+            lock_graph()
         lock_object(sha256)
         dataset, created = _get_or_create_dataset(
             sha256=sha256,

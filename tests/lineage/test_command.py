@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
+from lineage.management.commands.lineage import TREE_ROWS
 from lineage.models import LineageEdge
+from lineage.services import COUNT_CAP, MAX_DEPTH, MAX_NODES
+from registry.models import Dataset
 from tests.factories import DatasetFactory, LineageEdgeFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +83,73 @@ def test_depth_must_be_positive() -> None:
     a = DatasetFactory()
     with pytest.raises(CommandError, match="at least 1"):
         run(a.sha256, "--depth", "0")
+
+
+def lattice(layers: int, width: int) -> tuple[Dataset, list[list[Dataset]]]:
+    """A root above ``layers`` layers of ``width`` datasets, each linked to every
+    dataset of the next layer: width**layers paths from the root to the last layer."""
+    root = DatasetFactory()
+    rows = [DatasetFactory.create_batch(width) for _ in range(layers)]
+    LineageEdge.objects.bulk_create(
+        [LineageEdge(parent=root, child=c, created_by="t") for c in rows[0]]
+        + [
+            LineageEdge(parent=p, child=c, created_by="t")
+            for upper, lower in itertools.pairwise(rows)
+            for p in upper
+            for c in lower
+        ]
+    )
+    return root, rows
+
+
+def test_a_lattice_prints_each_dataset_once_and_later_meetings_as_references() -> None:
+    root, rows = lattice(5, 8)
+    out = run(root.sha256, "--depth", "5")
+    below = out.split("descendants of")[1]
+    for dataset in itertools.chain.from_iterable(rows):
+        label = f"{dataset.short_hash} {dataset.name}"
+        assert below.count(f"{label}\n") == 1, label  # printed once ...
+    # ... and met again only as a reference: 8 + 4 x 64 edges, one row each at most.
+    assert len(below.splitlines()) <= 1 + TREE_ROWS + 1
+    assert "(see above)" in below
+    assert f"{root.short_hash} {root.name}" in out.split("descendants of")[0]
+
+
+def test_a_lattice_upwards_prints_each_ancestor_once() -> None:
+    _, rows = lattice(4, 6)
+    bottom = rows[-1][0]
+    above = run(bottom.sha256, "--depth", "10").split("descendants of")[0]
+    for dataset in itertools.chain.from_iterable(rows[:-1]):
+        assert above.count(f"{dataset.short_hash} {dataset.name}\n") == 1
+
+
+def test_a_huge_depth_is_clamped_and_walks_a_long_chain_in_bounded_queries(
+    django_assert_max_num_queries: Any,
+) -> None:
+    chain = DatasetFactory.create_batch(300)
+    LineageEdge.objects.bulk_create(
+        [LineageEdge(parent=p, child=c, created_by="t") for p, c in itertools.pairwise(chain)]
+    )
+    # resolve, then the graph (and the embedded SQLite's check of its migration record)
+    with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 3):
+        out = run(chain[0].sha256, "--depth", str(10**9))
+    lines = out.split("descendants of")[1].splitlines()
+    assert chain[1].name in lines[1]
+    assert len(lines) <= 1 + TREE_ROWS + 1
+    assert "more not shown" in lines[-1]
+    data = json.loads(run(chain[0].sha256, "--depth", str(10**30), "--json"))
+    assert data["depth"] == MAX_DEPTH
+    assert len(data["descendants"]) == MAX_NODES
+
+
+def test_a_wide_fan_out_is_cut_with_a_line_saying_how_many_more_and_how() -> None:
+    parent = DatasetFactory()
+    children = DatasetFactory.create_batch(500)
+    LineageEdge.objects.bulk_create(
+        [LineageEdge(parent=parent, child=c, created_by="t") for c in children]
+    )
+    lines = run(parent.sha256).split("descendants of")[1].splitlines()
+    assert len(lines) == 1 + TREE_ROWS + 1
+    # 500 children: counted up to COUNT_CAP, so "at least" the rest.
+    assert lines[-1].startswith(f"  ... {COUNT_CAP - TREE_ROWS}+ more not shown: `--json`")
+    assert "web explorer" in lines[-1]

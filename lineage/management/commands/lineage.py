@@ -3,12 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
-from rich.text import Text
-from rich.tree import Tree
 
 from lineage.presenters import graph_as_dict
-from lineage.services import LineageGraph, lineage_graph, link_datasets, unlink_datasets
-from registry.cli import DataTracCommand
+from lineage.services import (
+    MAX_DEPTH,
+    MAX_NODES,
+    Direction,
+    LineageGraph,
+    TreeRow,
+    lineage_graph,
+    link_datasets,
+    unlink_datasets,
+)
+from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.services import Actor, require_view_permission
 
@@ -27,7 +34,12 @@ class Command(DataTracCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("hash", nargs="?", help="the dataset to show (hash or prefix)")
-        parser.add_argument("--depth", type=int, default=3, help="hops to show each way (3)")
+        parser.add_argument(
+            "--depth",
+            type=int,
+            default=3,
+            help=f"hops to show each way (3; at most {MAX_DEPTH} are walked)",
+        )
         parser.add_argument("--parent", metavar="HASH", help="link: the dataset it was made from")
         parser.add_argument("--child", metavar="HASH", help="link: the dataset made from it")
         parser.add_argument("--note", default="", help="link: how the child was made")
@@ -72,36 +84,43 @@ class Command(DataTracCommand):
             self.stdout.write(f"already linked {parent.short_hash} -> {child.short_hash}")
 
     def print_trees(self, graph: LineageGraph) -> None:
-        def label(node_id: int) -> Any:
-            text = self.text(str(graph.nodes[node_id]))
-            if not graph.nodes[node_id].is_available:
-                text.append(" (deleted)", style="dim")
-            return text
+        def label(node_id: int) -> str:
+            dataset = graph.nodes[node_id]
+            return terminal_safe(str(dataset)) + ("" if dataset.is_available else " (deleted)")
 
-        def grow(tree: Tree, node_id: int, step: int, seen: frozenset[int]) -> None:
-            nxt = graph.parents_of(node_id) if step < 0 else graph.children_of(node_id)
-            for other in nxt:
-                if other in seen:
-                    continue
-                grow(tree.add(label(other)), other, step, seen | {other})
+        def row_text(row: TreeRow) -> str:
+            if not row.repeat:
+                return label(row.node_ids[0])
+            named = ", ".join(label(i) for i in row.node_ids[:REFERENCES_NAMED])
+            rest = len(row.node_ids) - REFERENCES_NAMED
+            return f"{named}{f' and {rest} more' if rest > 0 else ''} (see above)"
 
         center = graph.center.pk
-        console = self.console()
-        ancestors = Tree(self.text("ancestors of ").append_text(label(center)), guide_style="dim")
-        grow(ancestors, center, -1, frozenset({center}))
-        if not ancestors.children:
-            ancestors.add(Text("(none)", style="dim"))
-        descendants = Tree(
-            self.text("descendants of ").append_text(label(center)), guide_style="dim"
-        )
-        grow(descendants, center, 1, frozenset({center}))
-        if not descendants.children:
-            descendants.add(Text("(none)", style="dim"))
-        console.print(ancestors)
-        if graph.ancestors_beyond:
-            more = f"{graph.ancestors_beyond}{'+' if graph.ancestors_capped else ''}"
-            console.print(f"  ... {more} more beyond depth {graph.depth}")
-        console.print(descendants)
-        if graph.descendants_beyond:
-            more = f"{graph.descendants_beyond}{'+' if graph.descendants_capped else ''}"
-            console.print(f"  ... {more} more beyond depth {graph.depth}")
+        lines: list[str] = []
+        sides: tuple[tuple[str, Direction], ...] = (("ancestors", "up"), ("descendants", "down"))
+        for title, direction in sides:
+            tree = graph.tree(direction=direction, max_rows=TREE_ROWS)
+            lines.append(f"{title} of {label(center)}")
+            if not tree.rows:
+                lines.append("└── (none)")
+            for row in tree.rows:
+                guides = "".join("    " if last else "│   " for last in row.lasts[:-1])
+                branch = "└── " if row.lasts[-1] else "├── "
+                lines.append(f"{guides}{branch}{row_text(row)}")
+            if tree.more:
+                more = f"{tree.more}{'+' if tree.more_capped else ''} more"
+                if tree.beyond_depth_only:
+                    lines.append(f"  ... {more} beyond depth {graph.depth} (--depth N for more)")
+                else:
+                    lines.append(
+                        f"  ... {more} not shown: `--json` lists up to {MAX_NODES} each way, "
+                        "the web explorer draws them, or show one of them by its hash"
+                    )
+        self.stdout.write("\n".join(lines))
+
+
+# Rows each tree prints at most (datasets and references to them): a tree of a
+# 500-wide fan-out stays a screenful or two; the rest is counted.
+TREE_ROWS = 100
+# A reference row names this many of the datasets it refers to, and counts the rest.
+REFERENCES_NAMED = 2
