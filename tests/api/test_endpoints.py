@@ -184,7 +184,7 @@ def test_lineage_walks_either_direction_to_a_depth(
 
 
 def test_lineage_matches_the_lineage_json_command(
-    api: Api, users: dict[str, Any], chain: list[Dataset]
+    api: Api, users: dict[str, Any], chain: list[Dataset], settings: Any
 ) -> None:
     import json
     from io import StringIO
@@ -192,6 +192,7 @@ def test_lineage_matches_the_lineage_json_command(
     from django.core.management import call_command
 
     _raw, clean, _report, _other = chain
+    settings.DATATRAC_USER = users["viewer"].username  # the CLI reads as a viewer too
     client = api(make_token(users["viewer"], "read"))
     out = StringIO()
     call_command("lineage", clean.sha256, "--depth", "3", "--json", stdout=out)
