@@ -740,6 +740,9 @@ class SSHStorage(Storage):
         finally:
             if channel is not None:
                 channel.close()
+        if status == -1:  # closed without an exit status: the connection died
+            self.close()
+            raise StoreError(f"lost the connection to {self.destination} while {what}")
         if status == _EXIT_SWEPT:
             return None
         if status == _EXIT_NO_FLOCK:
