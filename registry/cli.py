@@ -122,6 +122,18 @@ class DataTracCommand(BaseCommand):
     requires_system_checks: list[str] = []  # keep every command fast; `check` runs them
     #: Options that must never be accepted, with the reason shown to whoever tries.
     refused_options: dict[str, str] = {}
+    # Django's own management options mean nothing to a DataTrac user: hidden from
+    # --help, still accepted (scripts and tests may pass --traceback or -v).
+    suppressed_base_arguments = {
+        "--version",
+        "--verbosity",
+        "--settings",
+        "--pythonpath",
+        "--traceback",
+        "--no-color",
+        "--force-color",
+        "--skip-checks",
+    }
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
