@@ -286,8 +286,7 @@ def _datatrac_commands() -> list[tuple[str, str]]:
     return sorted(
         (app, name)
         for name, app in get_commands().items()
-        if isinstance(app, str)
-        and isinstance(load_command_class(app, name), DataTracCommand)
+        if isinstance(app, str) and isinstance(load_command_class(app, name), DataTracCommand)
     )
 
 
