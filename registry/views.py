@@ -41,11 +41,15 @@ EXACT_COUNT_BELOW = 10_000
 
 
 def get_dataset_or_404(ref: str) -> Dataset:
-    """The dataset a hash or unique prefix names; 404 for anything else."""
+    """The dataset a hash or unique prefix names; 404 for anything else.
+
+    The 404 carries no text from the URL (the not-found page must not echo what a link
+    says); an ambiguous prefix's candidates, registry data, reach the page as the cause.
+    """
     try:
         return Dataset.objects.resolve(ref)
     except (InvalidHash, UnknownDataset, AmbiguousHash) as exc:
-        raise Http404(str(exc)) from exc
+        raise Http404("no such dataset") from exc
 
 
 @require_safe
