@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -520,3 +523,34 @@ class AuditEventAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- django-axes' records of sign-ins --------------------------------------------------
+
+
+def _with_valid_address_lookups(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:  # type: ignore[type-arg]
+    """``admin_class`` refusing (a 400) a list lookup on ``ip_address`` that is no address.
+
+    The admin takes any field of the model as a lookup from the query string; on
+    PostgreSQL an ``inet`` value is only checked as the query is compiled, after the
+    admin's own check of its lookups, so ``?ip_address=x`` was a 500.
+    """
+
+    class ValidAddressLookups(admin_class):  # type: ignore[valid-type, misc]
+        def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+            if lookup in ("ip_address", "ip_address__exact"):
+                try:
+                    validate_ipv46_address(value)
+                except ValidationError:
+                    return False
+            return bool(super().lookup_allowed(lookup, value, request))
+
+    ValidAddressLookups.__name__ = admin_class.__name__
+    return ValidAddressLookups
+
+
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        _registered = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        admin.site.register(_model, _with_valid_address_lookups(_registered))

@@ -104,7 +104,8 @@ def _total(datasets: QuerySet[Dataset], table: DatasetTable, *, searching: bool)
 
 def _cursor(raw: str | None) -> int | None:
     """A keyset cursor from the query string: a row id, or None for anything else."""
-    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+    # isdigit() alone accepts "²" and other digits int() refuses; < 19 digits fit a bigint.
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 class _CountedPaginator(Paginator):
