@@ -298,6 +298,7 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "deleted_at",
         "deleted_by",
         "last_verified_at",
+        "corrupt_since",
         "links",
     )
     # Only descriptive text is editable: the hash, size, location and state are facts
