@@ -45,12 +45,15 @@ class BadParametersMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (DataError, OverflowError)):
-            return _bad_request(request, "a request parameter is out of range for the registry")
+            # Logged with the database's words, should one ever come from a bug instead.
+            return _bad_request(
+                request, "a request parameter is out of range for the registry", exception
+            )
         return None
 
 
-def _bad_request(request: HttpRequest, why: str) -> HttpResponse:
-    logger.warning("Bad request to %s: %s", request.path, why)
+def _bad_request(request: HttpRequest, why: str, cause: Exception | None = None) -> HttpResponse:
+    logger.warning("Bad request to %s: %s%s", request.path, why, f" ({cause})" if cause else "")
     return HttpResponseBadRequest(f"Bad request: {why}.\n", content_type="text/plain")
 
 

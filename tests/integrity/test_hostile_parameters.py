@@ -153,3 +153,16 @@ def test_admin_pages_never_answer_a_hostile_parameter_with_a_500(
         index="0",
     )
     assert not failures, "\n".join(failures)
+
+
+def test_the_reported_cases_are_a_400_or_ignored(admin_client: Client, registry: Dataset) -> None:
+    # A superscript digit is no cursor: the first page, as without one.
+    for param in ("after", "before"):
+        assert admin_client.get("/", {param: "²"}).status_code == 200
+    # A NUL reaches no query (PostgreSQL refuses one in any text value).
+    changelist = reverse("admin:registry_dataset_changelist")
+    for param in ("sha256", "state", "q"):
+        assert admin_client.get(changelist, {param: "\x00"}).status_code == 400
+    # A quoted cookie's octal escapes are unquoted by Django: this session key is NULs.
+    nul_session = 'sessionid="' + "\\000" * 40 + '"'
+    assert admin_client.get("/", HTTP_COOKIE=nul_session).status_code == 400
