@@ -7,8 +7,11 @@ differs only by environment (see `.env.example` and the README).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import importlib.util
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -67,11 +70,20 @@ def _embedded_secret_key() -> str:
     try:
         return key_file.read_text().strip()
     except FileNotFoundError:
-        DATATRAC_HOME.mkdir(parents=True, exist_ok=True)
-        key = get_random_secret_key() + get_random_secret_key()
-        key_file.touch(mode=0o600)
-        key_file.write_text(key)
-        return key
+        pass
+    DATATRAC_HOME.mkdir(parents=True, exist_ok=True)
+    # Written whole under a private name, then linked into place: a process starting at
+    # the same moment reads either no key or the whole key, and every process ends up
+    # with the first key linked (never one of its own that nobody else has).
+    fd, draft = tempfile.mkstemp(dir=DATATRAC_HOME, prefix=".secret_key.")
+    try:
+        with os.fdopen(fd, "w") as out:  # mkstemp makes it 0o600
+            out.write(get_random_secret_key() + get_random_secret_key())
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+    finally:
+        os.unlink(draft)
+    return key_file.read_text().strip()
 
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="") or _embedded_secret_key()
@@ -129,6 +141,8 @@ MIDDLEWARE = [
     "datatrac_site.middleware.api_json_errors",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a parameter or the session cookie: malformed ones are a 400.
+    "datatrac_site.middleware.BadParametersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

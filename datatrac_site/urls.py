@@ -4,6 +4,8 @@ from django.urls import include, path
 from datatrac_site.api import api
 from datatrac_site.views import healthz
 
+handler404 = "datatrac_site.views.not_found"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -13,10 +13,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -27,11 +42,10 @@ from lineage.models import LineageEdge
 from lineage.services import lineage_graph
 from registry import units
 from registry.errors import DataTracError, PermissionDenied
-from registry.models import AuditEvent, Dataset, DatasetQuerySet
+from registry.models import AuditEvent, Dataset, DatasetQuerySet, DownloadRecord
 from registry.services import (
     Actor,
     delete_dataset,
-    living_children,
     purge_dataset,
     require_permission,
     restore_dataset,
@@ -43,6 +57,8 @@ HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 INLINE_EDGES = 50
 # Living children named on a confirmation page, per dataset.
 CHILDREN_NAMED = 10
+# Datasets an action could not act on, named one message each; the rest are counted.
+MESSAGES_SHOWN = 10
 # How far down a remote delete's confirmation looks for living descendants.
 DESCENDANT_DEPTH = 100
 BOTH_PLACES = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
@@ -124,6 +140,35 @@ class PlanItem:
         return not self.skip
 
 
+@dataclass
+class Plan:
+    """What an operation will do to a selection of any size, for the confirmation page.
+
+    Counts for the whole selection, the first PLAN_ROWS datasets in detail and (remote
+    delete) the first LIVING_ROWS with living children: a bounded number of queries and
+    a page of a bounded size, whether one dataset is selected or every one.
+    """
+
+    total: int
+    applicable: int
+    #: A line per reason some are left alone: "3 already deleted (tombstones)".
+    skipped: list[str]
+    #: About the whole selection.
+    notes: list[str]
+    rows: list[PlanItem]
+    #: Remote delete: selected datasets living datasets were made from (the first few).
+    living: list[PlanItem] = field(default_factory=list)
+    living_total: int = 0
+
+    @property
+    def more_rows(self) -> int:
+        return self.total - len(self.rows)
+
+    @property
+    def more_living(self) -> int:
+        return self.living_total - len(self.living)
+
+
 @dataclass(frozen=True)
 class Operation:
     """One privileged admin action and the service behind it."""
@@ -136,59 +181,184 @@ class Operation:
     done: str  # "deleted"
     explanation: str
     run: Callable[[Dataset, Actor, Storage, bool], object]
-    plan: Callable[[Dataset, Storage], PlanItem]
+    plan: Callable[[QuerySet[Dataset], Storage], Plan]
 
 
-def _plan_remote_delete(dataset: Dataset, storage: Storage) -> PlanItem:
-    if not dataset.is_available:
-        return PlanItem(dataset, skip="already deleted (a tombstone)")
-    children = living_children(dataset)
-    graph = lineage_graph(dataset=dataset, depth=DESCENDANT_DEPTH, counts=False)
-    living = sum(
-        1 for pk, level in graph.levels.items() if level > 0 and graph.nodes[pk].is_available
+# The confirmation page details this many datasets of a selection; the rest are counted.
+PLAN_ROWS = 50
+# ... and this many of those living datasets were made from, each with its children.
+LIVING_ROWS = 20
+LIVING = Q(state=Dataset.State.AVAILABLE)
+
+
+def selection_token(selection: QuerySet[Dataset]) -> str:
+    """A fingerprint of a selection: what was confirmed is what is acted on.
+
+    A selection "across" every page is posted back as the list's filters, not as
+    thousands of ids; rows pushed or removed since the confirmation change this.
+    """
+    found = selection.order_by().aggregate(n=Count("pk"), top=Max("pk"), total=Sum("pk"))
+    return f"{found['n']}-{found['top'] or 0}-{found['total'] or 0}"
+
+
+def _counts(selection: QuerySet[Dataset]) -> tuple[int, int]:
+    """(selected, of which available), in one query."""
+    found = selection.order_by().aggregate(n=Count("pk"), living=Count("pk", filter=LIVING))
+    return found["n"], found["living"]
+
+
+def _first_rows(selection: QuerySet[Dataset]) -> QuerySet[Dataset]:
+    return selection.order_by("name", "pk")[:PLAN_ROWS]
+
+
+def _count_of(queryset: QuerySet[Any], field_name: str) -> Coalesce:
+    """How many rows of ``queryset`` have ``field_name`` = the outer dataset (a subquery)."""
+    counted = (
+        queryset.filter(**{field_name: OuterRef("pk")})
+        .order_by()
+        .values(field_name)
+        .annotate(n=Count("*"))
+        .values("n")
     )
-    item = PlanItem(
-        dataset,
-        consequences=[
-            f"its stored object is removed from {storage.url}; its record stays "
-            "as a tombstone, with its lineage and history"
-        ],
-        living_children=children[:CHILDREN_NAMED],
-        more_children=max(len(children) - CHILDREN_NAMED, 0),
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _plan_remote_delete(selection: QuerySet[Dataset], storage: Storage) -> Plan:
+    total, available = _counts(selection)
+    rows = [
+        PlanItem(dataset)
+        if dataset.is_available
+        else PlanItem(dataset, skip="already deleted (a tombstone)")
+        for dataset in _first_rows(selection)
+    ]
+    with_living = (
+        selection.filter(LIVING)
+        .annotate(living_children=_count_of(Dataset.objects.filter(LIVING), "parent_edges__parent"))
+        .filter(living_children__gt=0)
     )
-    if children:
-        item.consequences.append(
-            f"{len(children)} living child(ren), and {living} living descendant(s) in all, "
-            "keep their own bytes but lose the bytes they were made from"
+    living_total = with_living.count() if available else 0
+    living = list(with_living.order_by("name", "pk")[:LIVING_ROWS]) if living_total else []
+    named = _living_children_named([d.pk for d in living])
+    items = []
+    for dataset in living:
+        # One walk per dataset shown (at most LIVING_ROWS), never per dataset selected.
+        graph = lineage_graph(dataset=dataset, depth=DESCENDANT_DEPTH, counts=False)
+        descendants = sum(
+            1 for pk, level in graph.levels.items() if level > 0 and graph.nodes[pk].is_available
         )
-    return item
-
-
-def _plan_purge(dataset: Dataset, storage: Storage) -> PlanItem:
-    if dataset.is_available:
-        return PlanItem(dataset, skip="not deleted: remote delete it first")
-    item = PlanItem(
-        dataset,
-        consequences=[
-            f"its record is removed for good, with {dataset.parent_edges.count()} link(s) to "
-            f"parents, {dataset.child_edges.count()} link(s) to children and "
-            f"{dataset.downloads.count()} download record(s)",
-            "the audit trail keeps every event about it (it records the hash)",
+        children = dataset.living_children  # type: ignore[attr-defined]
+        items.append(
+            PlanItem(
+                dataset,
+                consequences=[
+                    f"{children} living child(ren), and {descendants} living descendant(s) "
+                    "in all, keep their own bytes but lose the bytes they were made from"
+                ],
+                living_children=named.get(dataset.pk, []),
+                more_children=max(children - CHILDREN_NAMED, 0),
+            )
+        )
+    deleted = total - available
+    return Plan(
+        total=total,
+        applicable=available,
+        skipped=[f"{deleted} already deleted (tombstones)"] if deleted else [],
+        notes=[
+            f"their stored objects are removed from {storage.url}; their records stay "
+            "as tombstones, with their lineage and history"
         ],
+        rows=rows,
+        living=items,
+        living_total=living_total,
     )
-    if storage.exists(dataset.sha256):
-        item.consequences.append("its bytes are still stored: they are removed too")
-    return item
 
 
-def _plan_restore(dataset: Dataset, storage: Storage) -> PlanItem:
-    if dataset.is_available:
-        return PlanItem(dataset, skip="not deleted")
-    if not storage.exists(dataset.sha256):
-        return PlanItem(dataset, skip="its bytes are no longer stored: push the file again")
-    return PlanItem(
-        dataset,
-        consequences=["its stored bytes are verified against its hash; then it is available"],
+def _living_children_named(parents: list[int]) -> dict[int, list[Dataset]]:
+    """The first CHILDREN_NAMED living children of each of ``parents``, in one query."""
+    if not parents:
+        return {}
+    ranked = (
+        Dataset.objects.filter(LIVING, parent_edges__parent__in=parents)
+        .annotate(
+            parent_pk=F("parent_edges__parent"),
+            rank=Window(
+                RowNumber(), partition_by=F("parent_edges__parent"), order_by=["name", "pk"]
+            ),
+        )
+        .filter(rank__lte=CHILDREN_NAMED)
+        .order_by("parent_pk", "rank")
+    )
+    named: dict[int, list[Dataset]] = {}
+    for child in ranked:
+        named.setdefault(child.parent_pk, []).append(child)  # type: ignore[attr-defined]
+    return named
+
+
+def _plan_purge(selection: QuerySet[Dataset], storage: Storage) -> Plan:
+    total, available = _counts(selection)
+    tombstones = selection.exclude(LIVING)
+    rows = []
+    for dataset in _first_rows(selection).annotate(
+        parent_links=_count_of(LineageEdge.objects.all(), "child"),
+        child_links=_count_of(LineageEdge.objects.all(), "parent"),
+        download_records=_count_of(DownloadRecord.objects.all(), "dataset"),
+    ):
+        if dataset.is_available:
+            rows.append(PlanItem(dataset, skip="not deleted: remote delete it first"))
+            continue
+        item = PlanItem(
+            dataset,
+            consequences=[
+                f"its record is removed for good, with {dataset.parent_links} link(s) to "  # type: ignore[attr-defined]
+                f"parents, {dataset.child_links} link(s) to children and "  # type: ignore[attr-defined]
+                f"{dataset.download_records} download record(s)",  # type: ignore[attr-defined]
+            ],
+        )
+        if storage.exists(dataset.sha256):
+            item.consequences.append("its bytes are still stored: they are removed too")
+        rows.append(item)
+    notes = ["the audit trail keeps every event about them (it records the hash)"]
+    if total - available:
+        links = LineageEdge.objects.filter(Q(parent__in=tombstones) | Q(child__in=tombstones))
+        downloads = DownloadRecord.objects.filter(dataset__in=tombstones)
+        notes.insert(
+            0,
+            f"in all, {total - available} record(s) are removed for good, with "
+            f"{links.count()} lineage link(s) and {downloads.count()} download record(s); "
+            "bytes still stored under their hashes are removed too",
+        )
+    return Plan(
+        total=total,
+        applicable=total - available,
+        skipped=[f"{available} not deleted: remote delete them first"] if available else [],
+        notes=notes,
+        rows=rows,
+    )
+
+
+def _plan_restore(selection: QuerySet[Dataset], storage: Storage) -> Plan:
+    total, available = _counts(selection)
+    rows = []
+    for dataset in _first_rows(selection):
+        if dataset.is_available:
+            rows.append(PlanItem(dataset, skip="not deleted"))
+        elif not storage.exists(dataset.sha256):
+            rows.append(
+                PlanItem(dataset, skip="its bytes are no longer stored: push the file again")
+            )
+        else:
+            rows.append(PlanItem(dataset))
+    # The store is asked about the datasets shown only; restore_dataset checks each one.
+    gone = sum(1 for item in rows if not item.applies and not item.dataset.is_available)
+    return Plan(
+        total=total,
+        applicable=total - available - (gone if total <= PLAN_ROWS else 0),
+        skipped=[f"{available} not deleted"] if available else [],
+        notes=[
+            "each one's stored bytes are verified against its hash; then it is available "
+            "(one whose bytes are no longer stored is left alone)"
+        ],
+        rows=rows,
     )
 
 
@@ -295,6 +465,7 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "deleted_at",
         "deleted_by",
         "last_verified_at",
+        "corrupt_since",
         "links",
     )
     # Only descriptive text is editable: the hash, size, location and state are facts
@@ -429,10 +600,21 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, queryset: QuerySet[Dataset], operation: Operation
     ) -> HttpResponse | None:
         """First a confirmation page listing what will happen; its "yes" posts back here."""
-        datasets = list(queryset.order_by("name", "pk"))
         on_change_form = CHANGE_FORM_ACTION_FIELD in request.POST
+        across = not on_change_form and request.POST.get("select_across") == "1"
         if request.POST.get("post") != "yes":
-            return self._confirm(request, datasets, operation, on_change_form=on_change_form)
+            return self._confirm(
+                request, queryset, operation, on_change_form=on_change_form, across=across
+            )
+        if across and request.POST.get("selection") != selection_token(queryset):
+            self.message_user(
+                request,
+                "The selection changed since it was confirmed (datasets were pushed, "
+                "deleted or purged meanwhile): nothing was done. Review it again.",
+                messages.ERROR,
+            )
+            return None
+        datasets = list(queryset.order_by("name", "pk"))
         self._perform(request, datasets, operation, force=request.POST.get("force") == "1")
         if on_change_form and operation is PURGE:
             return HttpResponseRedirect(reverse("admin:registry_dataset_changelist"))
@@ -441,15 +623,16 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _confirm(
         self,
         request: HttpRequest,
-        datasets: list[Dataset],
+        queryset: QuerySet[Dataset],
         operation: Operation,
         *,
         on_change_form: bool,
+        across: bool,
     ) -> TemplateResponse:
         with get_storage() as storage:
-            plan = [operation.plan(dataset, storage) for dataset in datasets]
-        if on_change_form and datasets:
-            back = reverse("admin:registry_dataset_change", args=[datasets[0].pk])
+            plan = operation.plan(queryset, storage)
+        if on_change_form and plan.rows:
+            back = reverse("admin:registry_dataset_change", args=[plan.rows[0].dataset.pk])
         else:
             back = reverse("admin:registry_dataset_changelist")
         context = {
@@ -458,11 +641,15 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.opts,
             "operation": operation,
             "plan": plan,
-            "applicable": [item for item in plan if item.applies],
-            "needs_force": operation is REMOTE_DELETE
-            and any(item.applies and item.living_children for item in plan),
+            "needs_force": operation is REMOTE_DELETE and plan.living_total > 0,
             "action_field": CHANGE_FORM_ACTION_FIELD if on_change_form else "action",
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            # Every page at once is posted back as "across" and the list's filters (the
+            # form posts to this URL), never as thousands of ids; the ids of the rows
+            # ticked on the page (at most a page of them) go too, as the admin needs.
+            "across": across,
+            "selection": selection_token(queryset) if across else "",
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "back_url": back,
         }
         return TemplateResponse(request, "admin/registry/dataset/confirm_operation.html", context)
@@ -473,6 +660,7 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Run the service on each dataset; each one is all-or-nothing on its own."""
         actor = Actor.for_request(request)
         done = 0
+        failures: list[str] = []
         with get_storage() as storage:
             for dataset in datasets:
                 try:
@@ -481,9 +669,18 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     self.message_user(request, str(exc), messages.ERROR)
                     return  # the rest would be refused the same way
                 except DataTracError as exc:
-                    self.message_user(request, f"{dataset}: {exc}", messages.ERROR)
+                    failures.append(f"{dataset}: {exc}")
                 else:
                     done += 1
+        # A bounded number of messages, however many datasets were selected.
+        for failure in failures[:MESSAGES_SHOWN]:
+            self.message_user(request, failure, messages.ERROR)
+        if len(failures) > MESSAGES_SHOWN:
+            self.message_user(
+                request,
+                f"... and {len(failures) - MESSAGES_SHOWN} more not {operation.done}.",
+                messages.ERROR,
+            )
         if done:
             self.message_user(
                 request, f"{operation.done.capitalize()} {done} dataset(s).", messages.SUCCESS
@@ -520,3 +717,34 @@ class AuditEventAdmin(HashPrefixSearchMixin, admin.ModelAdmin):  # type: ignore[
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- django-axes' records of sign-ins --------------------------------------------------
+
+
+def _with_valid_address_lookups(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:  # type: ignore[type-arg]
+    """``admin_class`` refusing (a 400) a list lookup on ``ip_address`` that is no address.
+
+    The admin takes any field of the model as a lookup from the query string; on
+    PostgreSQL an ``inet`` value is only checked as the query is compiled, after the
+    admin's own check of its lookups, so ``?ip_address=x`` was a 500.
+    """
+
+    class ValidAddressLookups(admin_class):  # type: ignore[valid-type, misc]
+        def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+            if lookup in ("ip_address", "ip_address__exact"):
+                try:
+                    validate_ipv46_address(value)
+                except ValidationError:
+                    return False
+            return bool(super().lookup_allowed(lookup, value, request))
+
+    ValidAddressLookups.__name__ = admin_class.__name__
+    return ValidAddressLookups
+
+
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        _registered = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        admin.site.register(_model, _with_valid_address_lookups(_registered))

@@ -4,6 +4,7 @@ terminal-safe text, progress bars and JSON output."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import getpass
 import json
 import os
@@ -97,10 +98,25 @@ def ensure_database_ready(stderr: Callable[[str], Any], *, check_migrations: boo
     if not (embedded or check_migrations) or not _unapplied_migrations():
         return
     if embedded:
-        stderr(f"Preparing the DataTrac home at {settings.DATATRAC_HOME} ...")
-        call_command("migrate", interactive=False, verbosity=0)
+        _prepare_embedded_home(stderr)
         return
     raise _not_migrated()
+
+
+def _prepare_embedded_home(stderr: Callable[[str], Any]) -> None:
+    """Migrate the embedded registry, one process at a time.
+
+    Several commands started at once on a fresh home would each find it unmigrated
+    and each create the same tables ("table ... already exists"): the first to take
+    the home's lock migrates; the others wait, then find nothing left to do.
+    """
+    home = Path(settings.DATATRAC_HOME)
+    with open(home / ".setup.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not _unapplied_migrations():
+            return
+        stderr(f"Preparing the DataTrac home at {home} ...")
+        call_command("migrate", interactive=False, verbosity=0)
 
 
 def explain_database_error(exc: DatabaseError) -> DataTracError:
@@ -122,6 +138,18 @@ class DataTracCommand(BaseCommand):
     requires_system_checks: list[str] = []  # keep every command fast; `check` runs them
     #: Options that must never be accepted, with the reason shown to whoever tries.
     refused_options: dict[str, str] = {}
+    # Django's own management options mean nothing to a DataTrac user: hidden from
+    # --help, still accepted (scripts and tests may pass --traceback or -v).
+    suppressed_base_arguments = {
+        "--version",
+        "--verbosity",
+        "--settings",
+        "--pythonpath",
+        "--traceback",
+        "--no-color",
+        "--force-color",
+        "--skip-checks",
+    }
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -199,8 +199,14 @@ def _verify_one(dataset: Dataset, storage: Storage) -> DatasetCheck:
     except ObjectMissing:
         return DatasetCheck(dataset.sha256, dataset.name, "missing")
     if not good:
+        # Flagged for push, which stores the good bytes again when it next sees them.
+        Dataset.objects.filter(pk=dataset.pk, corrupt_since__isnull=True).update(
+            corrupt_since=timezone.now()
+        )
         return DatasetCheck(dataset.sha256, dataset.name, "corrupt")
-    Dataset.objects.filter(pk=dataset.pk).update(last_verified_at=timezone.now())
+    Dataset.objects.filter(pk=dataset.pk).update(
+        last_verified_at=timezone.now(), corrupt_since=None
+    )
     return DatasetCheck(dataset.sha256, dataset.name, "ok")
 
 

@@ -143,6 +143,11 @@ class Dataset(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.CharField(max_length=150, blank=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    # Set by `verify` when the stored bytes no longer hash to sha256; a push of the
+    # content then stores the good bytes again (and clears it), as for missing bytes.
+    corrupt_since = models.DateTimeField(
+        null=True, blank=True, help_text="When verify found the stored bytes corrupt."
+    )
     # What a search looks in: name, source and description, upper-cased by the database
     # on every write. A search then tests one LIKE a row where it upper-cased three
     # columns a row, which was the larger part of its time (docs/benchmarks.md). The

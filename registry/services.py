@@ -276,8 +276,8 @@ def record_audit(
 @dataclass(frozen=True)
 class PushResult:
     dataset: Dataset
-    #: ``repaired``: known, available content whose stored bytes were missing and
-    #: were uploaded again.
+    #: ``repaired``: known, available content whose stored bytes were missing (or
+    #: found corrupt by `verify`) and were uploaded again.
     outcome: Literal["created", "existing", "restored", "repaired"]
     uploaded: bool
 
@@ -360,7 +360,15 @@ def push_dataset(
         raise BadPath(f"{path}: {exc.strerror}") from exc
 
     existing = Dataset.objects.filter(sha256=sha256).first()
-    must_upload = existing is None or not existing.is_available or not storage.exists(sha256)
+    # Bytes a registered, available dataset should have and does not: gone from the
+    # store, or found corrupt by `verify`. Decided now, before any upload: a concurrent
+    # push that registers the content meanwhile has stored good bytes, not repaired any.
+    repairing = (
+        existing is not None
+        and existing.is_available
+        and (existing.corrupt_since is not None or not storage.exists(sha256))
+    )
+    must_upload = existing is None or not existing.is_available or repairing
     uploaded = False
     for _attempt in range(PUSH_ATTEMPTS):
         if must_upload:
@@ -377,6 +385,7 @@ def push_dataset(
                 actor=actor,
                 storage=storage,
                 uploaded=uploaded,
+                repairing=repairing,
             )
         except _ObjectVanished:
             must_upload = True
@@ -397,9 +406,15 @@ def _register_pushed(
     actor: Actor,
     storage: Storage,
     uploaded: bool,
+    repairing: bool,
 ) -> PushResult:
     """Commit the row of stored bytes; raise _ObjectVanished (committing nothing) if the
-    bytes are no longer in the store by the time the row is locked."""
+    bytes are no longer in the store by the time the row is locked.
+
+    ``repairing``: the row was available before the upload and its bytes were missing
+    or corrupt. Without it an existing row is "existing", even when this push uploaded
+    (another push of the same content registered it first).
+    """
     from lineage.services import link_datasets, lock_graph
 
     with transaction.atomic():
@@ -434,9 +449,20 @@ def _register_pushed(
             dataset.deleted_at = None
             dataset.deleted_by = ""
             dataset.storage_location = storage.location(sha256)
-            dataset.save(update_fields=["state", "deleted_at", "deleted_by", "storage_location"])
+            dataset.corrupt_since = None  # the bytes were just stored
+            dataset.save(
+                update_fields=[
+                    "state",
+                    "deleted_at",
+                    "deleted_by",
+                    "storage_location",
+                    "corrupt_since",
+                ]
+            )
             outcome = "restored"
-        elif not created and uploaded:
+        elif not created and uploaded and repairing:
+            dataset.corrupt_since = None
+            dataset.save(update_fields=["corrupt_since"])
             outcome = "repaired"
         for parent in parents:
             link_datasets(parent=parent, child=dataset, actor=actor)
@@ -444,7 +470,7 @@ def _register_pushed(
             detail = {
                 "created": "",
                 "restored": " (restored by a push)",
-                "repaired": " (the stored object was missing; uploaded again)",
+                "repaired": " (the stored object was missing or corrupt; uploaded again)",
             }[outcome]
             record_audit(
                 actor=actor,

@@ -42,11 +42,15 @@ EXACT_COUNT_BELOW = 10_000
 
 
 def get_dataset_or_404(ref: str) -> Dataset:
-    """The dataset a hash or unique prefix names; 404 for anything else."""
+    """The dataset a hash or unique prefix names; 404 for anything else.
+
+    The 404 carries no text from the URL (the not-found page must not echo what a link
+    says); an ambiguous prefix's candidates, registry data, reach the page as the cause.
+    """
     try:
         return Dataset.objects.resolve(ref)
     except (InvalidHash, UnknownDataset, AmbiguousHash) as exc:
-        raise Http404(str(exc)) from exc
+        raise Http404("no such dataset") from exc
 
 
 @require_safe
@@ -101,7 +105,8 @@ def _total(datasets: QuerySet[Dataset], table: DatasetTable, *, searching: bool)
 
 def _cursor(raw: str | None) -> int | None:
     """A keyset cursor from the query string: a row id, or None for anything else."""
-    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+    # isdigit() alone accepts "²" and other digits int() refuses; < 19 digits fit a bigint.
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 class _CountedPaginator(Paginator):

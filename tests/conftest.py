@@ -85,7 +85,7 @@ class CLI:
             text=True,
             cwd=self.cwd,
             env={**self.env, **(env or {})},
-            timeout=120,
+            timeout=600,  # a ceiling for a loaded machine, not an expectation
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -110,7 +110,47 @@ def test_help_lists_the_commands_and_each_has_examples(cli: CLI) -> None:
     overview = cli("--help")
     for command in ("push", "fetch", "lineage", "delete", "up"):
         assert command in overview.stdout
-        assert "examples:" in cli(command, "--help").stdout
+        text = cli(command, "--help").stdout
+        assert "examples:" in text
+        # Django's own management options are hidden: help shows DataTrac alone.
+        assert "--settings" not in text and "--pythonpath" not in text, command
+
+
+def test_several_first_commands_at_once_on_a_fresh_embedded_home_all_succeed(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "fresh-home"
+    # No SECRET_KEY either: the first commands also make the home's key between them.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATATRAC_", "DATABASE_URL", "SECRET_KEY"))
+    }
+    env.update({"DATATRAC_HOME": str(home), "DATATRAC_CACHE_DIR": str(tmp_path / "cache")})
+    commands = [["fetch", "--all"] for _ in range(3)]
+    for n in range(3):
+        data = tmp_path / f"data-{n}.csv"
+        data.write_text(f"n\n{n}\n")
+        commands.append(["push", str(data), "--source", "test"])
+    processes = [
+        subprocess.Popen(
+            [DATATRAC_SCRIPT, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for args in commands
+    ]
+    # A ceiling for a loaded machine, not an expectation.
+    results = [(p.args, *p.communicate(timeout=600), p.returncode) for p in processes]
+    for args, _, stderr, returncode in results:
+        assert returncode == 0, (args, stderr)
+        assert "Traceback" not in stderr
+    listing = subprocess.run(
+        [DATATRAC_SCRIPT, "fetch", "--all"], capture_output=True, text=True, env=env, check=True
+    )
+    assert all(f"data-{n}.csv" in listing.stdout for n in range(3))
 
 
 def test_first_command_on_the_embedded_default_prepares_the_home(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from tests.factories import UserFactory, member_of
 
 # The real sshd fixtures (they skip, or fail under CI=true, where sshd is missing).
 from tests.fixtures.sshd import (  # noqa: F401 - fixtures used by name
+    PATIENT_SSH_TIMEOUT,
     SSHStoreConfig,
     apply_ssh_settings,
     ssh_settings,
@@ -97,7 +98,7 @@ def admin_actor(db: None, settings: LazySettings) -> Actor:
     return Actor(name=user.username, user=user, origin="test")
 
 
-def ssh_env(config: SSHStoreConfig, timeout: float = 5.0) -> dict[str, str]:
+def ssh_env(config: SSHStoreConfig, timeout: float = PATIENT_SSH_TIMEOUT) -> dict[str, str]:
     """Environment for a `datatrac` subprocess using the SSH store ``config``."""
     empty = config.server.workdir / "ssh_config"
     empty.touch()

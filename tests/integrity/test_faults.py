@@ -267,10 +267,43 @@ def test_object_deleted_behind_our_back_is_reported_and_a_push_restores_it(
     again = cli("push", str(path), "--source", "anything")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == dataset.sha256
-    assert "its stored bytes were missing and have been uploaded again" in again.stderr
+    assert "its stored bytes were missing or corrupt and have been uploaded again" in again.stderr
     assert local_store.verify(dataset.sha256)
     assert Dataset.objects.count() == 1
     assert cli("verify", dataset.short_hash).returncode == 0
+
+
+def test_push_after_verify_found_the_stored_copy_corrupt_stores_the_good_bytes_again(
+    admin_actor: Actor, cli: CLI, make_file, local_store: LocalStorage
+) -> None:
+    path = make_file(size=50_000, name="flipped.csv")
+    pushed = cli("push", str(path), "--source", "s")
+    assert pushed.returncode == 0, pushed.stderr
+    sha256 = pushed.stdout.strip()
+    stored = local_store.root / sha256[:2] / sha256[2:4] / sha256
+    stored.chmod(0o644)
+    with stored.open("r+b") as f:
+        f.write(b"\xff")
+
+    verify = cli("verify", "--all", "--json")
+    assert verify.returncode == 1
+    assert '"status": "corrupt"' in verify.stdout
+
+    again = cli("push", str(path), "--source", "s")
+    assert again.returncode == 0, again.stderr
+    assert "its stored bytes were missing or corrupt and have been uploaded again" in again.stderr
+    assert "nothing uploaded" not in again.stderr
+    repair = AuditEvent.objects.get(action=AuditEvent.Action.RESTORE, sha256=sha256)
+    assert "uploaded again" in repair.detail
+    assert local_store.verify(sha256)
+    assert cli("verify", "--all").returncode == 0
+    assert Dataset.objects.get(sha256=sha256).corrupt_since is None
+    out = cli.cwd / "back.csv"
+    fetched = cli("fetch", sha256[:12], "--download", "--output", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    assert out.read_bytes() == path.read_bytes()
+    # Once repaired, known content uploads nothing again.
+    assert "nothing uploaded" in cli("push", str(path), "--source", "s").stderr
 
 
 # --- 6. eight processes push the same new file at once ---------------------------------

@@ -19,7 +19,7 @@ from django.conf import LazySettings
 
 from registry.errors import IntegrityFailure
 from registry.integrity import collect_garbage, verify_datasets
-from registry.models import Dataset
+from registry.models import AuditEvent, Dataset
 from registry.services import Actor, push_dataset
 from registry.storage import get_storage
 from registry.storage.ssh import UPLOAD_CHUNK
@@ -214,6 +214,58 @@ def test_gc_over_ssh_sweeps_old_temporaries_and_keeps_referenced_objects(
         assert report.removed == []
         assert store.verify(dataset.sha256)
     assert not temp.exists()
+
+
+# --- concurrent pushes of one new file, and a corrupt object pushed again (SSH) ----------
+
+
+def test_concurrent_ssh_pushes_of_one_new_file_say_already_registered_and_repair_nothing(
+    cli: CLI, make_file, ssh_settings: SSHStoreConfig
+) -> None:
+    path = make_file(size=8 * 1024 * 1024, name="same.csv")
+    env = ssh_env(ssh_settings)
+    pushes = [cli.popen("push", str(path), "--source", f"pusher {i}", env=env) for i in range(5)]
+    results = [(*p.communicate(timeout=600), p.returncode) for p in pushes]
+
+    assert [code for _, _, code in results] == [0] * 5, [err for _, err, _ in results]
+    messages = sorted(err.strip() for _, err, _ in results)
+    assert sum(m.startswith("pushed 'same.csv'") for m in messages) == 1, messages
+    assert sum(m.startswith("already registered as 'same.csv'") for m in messages) == 4, messages
+    assert not any("missing" in m or "uploaded again" in m for m in messages), messages
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RESTORE).exists()
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.PUSH).count() == 1
+    sha256 = Dataset.objects.get().sha256
+    with get_storage() as store:
+        assert store.verify(sha256)
+
+
+def test_ssh_push_after_verify_found_the_stored_copy_corrupt_stores_the_good_bytes_again(
+    admin_actor: Actor, cli: CLI, make_file, ssh_settings: SSHStoreConfig
+) -> None:
+    env = ssh_env(ssh_settings)
+    path = make_file(size=300_000, name="flipped.csv")
+    pushed = cli("push", str(path), "--source", "s", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    sha256 = pushed.stdout.strip()
+    stored = object_file(ssh_settings.base, sha256)
+    stored.chmod(0o644)
+    with stored.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\xff\xff")
+
+    verify = cli("verify", "--all", "--json", env=env)
+    assert verify.returncode == 1
+    assert '"status": "corrupt"' in verify.stdout
+
+    again = cli("push", str(path), "--source", "s", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "missing or corrupt and have been uploaded again" in again.stderr
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RESTORE, sha256=sha256).count() == 1
+    assert cli("verify", "--all", env=env).returncode == 0
+    out = cli.cwd / "back.csv"
+    fetched = cli("fetch", sha256[:12], "--download", "--output", str(out), env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert out.read_bytes() == path.read_bytes()
 
 
 # --- 8. the SSH server dies, or stops answering, mid-transfer ------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -396,3 +398,133 @@ def test_a_viewer_cannot_remove_a_lineage_edge(client: Client, scene: Scene) -> 
     url = reverse("admin:lineage_lineageedge_delete", args=[edge.pk])
     assert client.post(url, {"post": "yes"}).status_code == 403
     assert LineageEdge.objects.filter(pk=edge.pk).exists()
+
+
+# --- a large selection: every page at once -----------------------------------------------
+
+
+def bulk_datasets(count: int, *, prefix: str, state: str = Dataset.State.AVAILABLE) -> list[int]:
+    """``count`` dataset rows made at once (no bytes stored), their ids in name order."""
+    rows = [
+        Dataset(
+            sha256=hashlib.sha256(f"{prefix}-{i}".encode()).hexdigest(),
+            name=f"{prefix}-{i:05d}.csv",
+            size=i,
+            storage_location="bulk",
+            pushed_by="root",
+            state=state,
+        )
+        for i in range(count)
+    ]
+    Dataset.objects.bulk_create(rows, batch_size=2000)
+    return list(
+        Dataset.objects.filter(name__startswith=f"{prefix}-")
+        .order_by("name")
+        .values_list("pk", flat=True)
+    )
+
+
+def across_post(operation: str, first_page: list[int], **extra: str) -> dict[str, Any]:
+    """What the list posts for "select all N" (select_across) and an action."""
+    return {
+        "action": operation,
+        "index": "0",
+        "select_across": "1",
+        "_selected_action": [str(pk) for pk in first_page],
+        **extra,
+    }
+
+
+LARGE = 25_000
+PAGE_BUDGET = 200_000  # bytes
+
+
+@pytest.fixture
+def large_registry(admin_client: Client) -> list[int]:
+    """25,000 datasets; 30 of the first have 12 living children each (also selected)."""
+    pks = bulk_datasets(LARGE, prefix="bulk")
+    LineageEdge.objects.bulk_create(
+        LineageEdge(parent_id=parent, child_id=pks[1000 + n * 12 + k], created_by="root")
+        for n, parent in enumerate(pks[:30])
+        for k in range(12)
+    )
+    return pks
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_confirmation_of_a_large_selection_is_a_summary_in_a_bounded_number_of_queries(
+    admin_client: Client,
+    large_registry: list[int],
+    operation: str,
+    django_assert_max_num_queries: Callable[..., Any],
+) -> None:
+    with django_assert_max_num_queries(60):
+        response = admin_client.post(CHANGELIST, across_post(operation, large_registry[:100]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert len(response.content) < PAGE_BUDGET, len(response.content)
+    assert f"{LARGE} datasets selected" in page
+    assert f"and {LARGE - 50} more" in page
+    if operation == "remote_delete":
+        assert page.count('name="_selected_action"') == 100  # the ticked page, not 25,000 ids
+        assert f"{LARGE} to delete" in page
+        assert "Living datasets were made from 30 of them" in page
+        assert "12 living child(ren), and 12 living descendant(s) in all" in page
+        assert "and 10 more with living children" in page
+        assert 'name="force"' in page
+    else:
+        assert f"{LARGE} not deleted" in page
+        assert "Nothing selected can be" in page
+
+
+def test_purge_confirmation_of_a_large_selection_of_tombstones_counts_what_goes(
+    admin_client: Client, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    pks = bulk_datasets(LARGE, prefix="gone", state=Dataset.State.DELETED)
+    LineageEdge.objects.bulk_create(
+        LineageEdge(parent_id=pks[i], child_id=pks[i + 1], created_by="root") for i in range(40)
+    )
+    with django_assert_max_num_queries(200):  # the store is asked about the 50 shown
+        response = admin_client.post(
+            CHANGELIST + "?state__exact=deleted", across_post("purge", pks[:100])
+        )
+    page = response.content.decode()
+    assert len(response.content) < PAGE_BUDGET, len(response.content)
+    assert f"in all, {LARGE} record(s) are removed for good, with 40 lineage link(s)" in page
+    assert f"Yes, purge {LARGE} datasets" in page
+
+
+def test_confirmed_remote_delete_across_every_page_deletes_every_selected_dataset(
+    admin_client: Client,
+) -> None:
+    pks = bulk_datasets(300, prefix="batch")
+    confirm = admin_client.post(CHANGELIST, across_post("remote_delete", pks[:100]))
+    token = re.search(r'name="selection" value="([^"]+)"', confirm.content.decode())
+    assert token is not None
+
+    done = admin_client.post(
+        CHANGELIST,
+        across_post("remote_delete", pks[:100], post="yes", selection=token.group(1)),
+        follow=True,
+    )
+    assert "Deleted 300 dataset(s)." in [str(m) for m in done.context["messages"]]
+    assert not Dataset.objects.available().exists()
+    assert AuditEvent.objects.filter(action="remote_delete").count() == 300
+
+
+def test_a_selection_across_pages_that_changed_since_it_was_confirmed_is_not_acted_on(
+    admin_client: Client,
+) -> None:
+    pks = bulk_datasets(120, prefix="batch")
+    confirm = admin_client.post(CHANGELIST, across_post("remote_delete", pks[:100]))
+    token = re.search(r'name="selection" value="([^"]+)"', confirm.content.decode())
+    assert token is not None
+    DatasetFactory(name="pushed-meanwhile.csv")
+
+    done = admin_client.post(
+        CHANGELIST,
+        across_post("remote_delete", pks[:100], post="yes", selection=token.group(1)),
+        follow=True,
+    )
+    assert any("selection changed" in str(m) for m in done.context["messages"])
+    assert Dataset.objects.available().count() == 121

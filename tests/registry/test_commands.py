@@ -265,6 +265,52 @@ def test_commands_have_help_with_examples(capsys) -> None:
         assert "examples:" in text, name
 
 
+DJANGO_BASE_OPTIONS = (
+    "--version",
+    "--verbosity",
+    "-v ",
+    "--settings",
+    "--pythonpath",
+    "--traceback",
+    "--no-color",
+    "--force-color",
+    "--skip-checks",
+)
+
+
+def _datatrac_commands() -> list[tuple[str, str]]:
+    from django.core.management import get_commands, load_command_class
+
+    from registry.cli import DataTracCommand
+
+    return sorted(
+        (app, name)
+        for name, app in get_commands().items()
+        if isinstance(app, str) and isinstance(load_command_class(app, name), DataTracCommand)
+    )
+
+
+def test_every_datatrac_command_is_found() -> None:
+    names = {name for _, name in _datatrac_commands()}
+    assert {"push", "fetch", "lineage", "delete", "restore", "verify", "gc", "up"} <= names
+
+
+@pytest.mark.parametrize(("app", "name"), _datatrac_commands())
+def test_help_shows_no_django_management_options(app: str, name: str) -> None:
+    from django.core.management import load_command_class
+
+    text = load_command_class(app, name).create_parser("datatrac", name).format_help()
+    for option in DJANGO_BASE_OPTIONS:
+        assert option not in text, f"{name} --help shows {option.strip()}"
+
+
+def test_django_options_stay_accepted_though_hidden() -> None:
+    # Scripts written against Django's manage.py keep working.
+    DatasetFactory(name="kept.csv")
+    out, _ = run("fetch", "--all", "--traceback", "--no-color", verbosity=0)
+    assert "kept.csv" in out
+
+
 def test_download_path_is_resolved_relative_to_the_cwd(make_file, tmp_path, monkeypatch):
     sha = run("push", str(make_file(b"cwd", name="cwd.csv")), "--source", "s")[0].strip()
     monkeypatch.chdir(tmp_path)

@@ -394,6 +394,37 @@ def test_ambiguous_prefix_is_404_naming_the_candidates(user_client: Client) -> N
     assert a.short_hash in response.content.decode()
 
 
+SPOOF = "Your-account-is-locked-call-555-0100"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/{SPOOF}",
+        f"/datasets/{SPOOF}/",
+        f"/datasets/{SPOOF}/lineage",
+        f"/datasets/{SPOOF}/download",
+        "/datasets/abcdef" + "0" * 20 + "/",
+        f"/admin/{SPOOF}/",
+        f"/accounts/{SPOOF}",
+    ],
+)
+def test_not_found_page_is_plain_and_echoes_nothing_from_the_url(
+    admin_client: Client, user_client: Client, settings: LazySettings, path: str
+) -> None:
+    settings.DEBUG = False  # what production serves (Django's debug 404 is another page)
+    for who in (admin_client, user_client):
+        if path.startswith("/admin/") and who is user_client:
+            continue  # the admin sends a viewer to its sign-in page
+        response = who.get(path)
+        assert response.status_code == 404, path
+        # The visible text: the sign-in link's ?next= may carry the path, as a URL.
+        text = re.sub(r"<[^>]*>", " ", response.content.decode())
+        assert "There is nothing at this address." in text
+        for leak in ("Resolver404", "Your-account", "555", "abcdef", "Http404", "no dataset"):
+            assert leak not in text, (path, leak)
+
+
 def test_dataset_page_lists_parents_and_children(user_client: Client) -> None:
     dataset = DatasetFactory(name="middle.csv")
     LineageEdgeFactory(parent=DatasetFactory(name="raw.csv"), child=dataset)

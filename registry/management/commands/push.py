@@ -57,14 +57,20 @@ class Command(DataTracCommand):
             )
             return
         name = terminal_safe(dataset.name)
-        if result.outcome == "existing":
+        if result.outcome == "existing" and result.uploaded:
+            # Another push of the same content registered it while this one uploaded.
+            self.stderr.write(
+                f"already registered as {name!r} ({dataset.short_hash}) by a push that "
+                "finished first"
+            )
+        elif result.outcome == "existing":
             self.stderr.write(
                 f"already registered as {name!r} ({dataset.short_hash}); nothing uploaded"
             )
         elif result.outcome == "repaired":
             self.stderr.write(
                 f"already registered as {name!r} ({dataset.short_hash}); its stored bytes were "
-                "missing and have been uploaded again"
+                "missing or corrupt and have been uploaded again"
             )
         elif result.outcome == "restored":
             self.stderr.write(f"restored deleted dataset {name!r} ({human_size(dataset.size)})")
