@@ -178,7 +178,7 @@ DATATRAC_BEHIND_PROXY: bool = env.bool("DATATRAC_BEHIND_PROXY", default=False)
 DATATRAC_TRUSTED_PROXY_COUNT: int = env.int("DATATRAC_TRUSTED_PROXY_COUNT", default=1)
 if DATATRAC_TRUSTED_PROXY_COUNT < 1:
     raise ImproperlyConfigured("DATATRAC_TRUSTED_PROXY_COUNT must be 1 or more")
-AXES_CLIENT_IP_CALLABLE = "registry.services.client_address"
+AXES_CLIENT_IP_CALLABLE = "registry.actors.client_address"
 # What axes would hand django-ipware (not installed; the callable above comes first):
 # the same rule, so adding ipware later changes nothing.
 AXES_IPWARE_PROXY_ORDER = "right-most"

@@ -11,8 +11,8 @@ from django.http import HttpRequest
 
 from lineage.models import LineageEdge
 from lineage.services import unlink_datasets
+from registry.actors import Actor
 from registry.errors import DataTracError
-from registry.services import Actor
 
 HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 

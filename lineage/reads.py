@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lineage.services import LineageGraph, lineage_graph
+from registry.actors import Actor, require_permission
 from registry.models import Dataset
-from registry.services import Actor, require_permission
 
 MAX_DEPTH = 50
 

@@ -14,10 +14,10 @@ from typing import Literal
 from django.db import connection, transaction
 
 from lineage.models import LineageEdge
+from registry.actors import Actor, record_audit, require_permission
 from registry.errors import LineageError
 from registry.models import AuditEvent, Dataset
 from registry.naming import storable_text
-from registry.services import Actor, record_audit, require_permission
 
 EDGE_TABLE = LineageEdge._meta.db_table
 # How many nodes a walk returns at most (per direction), and how far a "beyond" count goes

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django_htmx.http import HttpResponseClientRedirect
 
-from registry.services import Actor
+from registry.actors import Actor
 
 View = Callable[..., HttpResponseBase]
 

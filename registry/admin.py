@@ -41,15 +41,10 @@ from django.utils.html import format_html
 from lineage.models import LineageEdge
 from lineage.services import lineage_graph
 from registry import units
+from registry.actors import Actor, require_permission
 from registry.errors import DataTracError, PermissionDenied
 from registry.models import AuditEvent, Dataset, DatasetQuerySet, DownloadRecord
-from registry.services import (
-    Actor,
-    delete_dataset,
-    purge_dataset,
-    require_permission,
-    restore_dataset,
-)
+from registry.services import delete_dataset, purge_dataset, restore_dataset
 from registry.storage import Storage, get_storage
 
 HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")

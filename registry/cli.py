@@ -35,9 +35,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from registry.actors import Actor, authenticate_actor
 from registry.errors import DataTracError, NotMigrated
 from registry.naming import escape_control_chars
-from registry.services import Actor, authenticate_actor
 
 
 def terminal_safe(text: str) -> str:

@@ -22,16 +22,11 @@ from typing import TYPE_CHECKING, Literal
 from django.db import transaction
 from django.utils import timezone
 
+from registry.actors import Actor, record_audit, require_permission
 from registry.errors import ObjectMissing
 from registry.hashing import normalize_hash_ref
 from registry.models import AuditEvent, Dataset, VerifyRun
-from registry.services import (
-    Actor,
-    lock_object,
-    record_audit,
-    require_permission,
-    sweep_cache_parts,
-)
+from registry.services import lock_object, sweep_cache_parts
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage

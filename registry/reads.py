@@ -6,17 +6,10 @@ permission (through require_permission, audited when refused) decides every read
 
 from __future__ import annotations
 
+from registry.actors import Actor, require_permission, require_view_permission
 from registry.keyset import KeysetPage, keyset_page
 from registry.models import Dataset
-from registry.services import (
-    HISTORY_LIMIT,
-    HISTORY_PERMISSION,
-    Actor,
-    DatasetHistory,
-    dataset_history,
-    require_permission,
-    require_view_permission,
-)
+from registry.services import HISTORY_LIMIT, HISTORY_PERMISSION, DatasetHistory, dataset_history
 from registry.tables import DEFAULT_SORT, SORT_KEYS
 
 PER_PAGE = 25

@@ -8,8 +8,8 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from registry.actors import ORIGIN_META_KEY, Actor, record_audit, request_origin
 from registry.models import AuditEvent
-from registry.services import ORIGIN_META_KEY, Actor, record_audit, request_origin
 
 
 @receiver(user_logged_in, dispatch_uid="registry.audit_sign_in")

@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from lineage.services import relative_counts
 from registry.access import browse_required
+from registry.actors import Actor
 from registry.charts import download_chart
 from registry.errors import (
     AmbiguousHash,
@@ -28,7 +29,7 @@ from registry.htmx import HtmxHttpRequest, wants_fragment
 from registry.keyset import Total, listing_total
 from registry.models import Dataset
 from registry.naming import safe_file_name
-from registry.services import Actor, dataset_history, stream_dataset
+from registry.services import dataset_history, stream_dataset
 from registry.storage import get_storage
 from registry.storage.base import Storage
 from registry.tables import DatasetTable

@@ -142,7 +142,8 @@ def make_file(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def push(db: None, local_store: LocalStorage) -> Callable[..., Dataset]:
     """Push a real file (bytes into the local store, row into the registry)."""
-    from registry.services import Actor, push_dataset
+    from registry.actors import Actor
+    from registry.services import push_dataset
 
     def do_push(path: Path, source: str = "https://example.org/data", **kwargs: object) -> Dataset:
         result = push_dataset(

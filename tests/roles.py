@@ -11,8 +11,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from lineage.models import LineageEdge
+from registry.actors import Actor
 from registry.models import Dataset, DownloadRecord
-from registry.services import Actor, delete_dataset, push_dataset
+from registry.services import delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.factories import UserFactory, member_of
 

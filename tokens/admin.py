@@ -10,8 +10,8 @@ from django.contrib.admin import ActionLocation
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from registry.actors import Actor
 from registry.errors import DataTracError
-from registry.services import Actor
 from tokens.models import AccessToken
 from tokens.services import revoke_token
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 
-from registry.services import Actor, request_origin
+from registry.actors import Actor, request_origin
 from tokens.services import PREFIX, authenticate_token, refuse_token
 
 # Query parameters a client might put a token in. Refused outright: a URL ends up in

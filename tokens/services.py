@@ -23,11 +23,11 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from registry.actors import Actor, record_audit, require_permission
 from registry.errors import PermissionDenied
 from registry.models import AuditEvent
 from registry.naming import storable_text
 from registry.roles import ADMINISTRATORS, CONTRIBUTORS, ROLES, VIEWERS
-from registry.services import Actor, record_audit, require_permission
 from tokens.errors import InvalidTokenRequest, TokenRefused, TooManyTokenAttempts
 from tokens.models import AccessToken
 

@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from registry.actors import Actor
 from registry.errors import DataTracError, PermissionDenied
 from registry.htmx import HtmxHttpRequest, wants_fragment
-from registry.services import Actor
 from tokens.models import AccessToken
 from tokens.services import (
     DEFAULT_LIFETIME,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from registry.services import Actor
+from registry.actors import Actor
 from tests.factories import member_of
 from tokens.services import create_token
 

@@ -14,8 +14,8 @@ from axes.models import AccessAttempt
 from django.conf import LazySettings
 from django.utils import timezone
 
+from registry.actors import Actor
 from registry.models import AuditEvent
-from registry.services import Actor
 from tests.api.conftest import assert_error, make_token
 from tests.factories import DatasetFactory
 from tests.fixtures.browser import PASSWORD

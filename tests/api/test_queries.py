@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from registry.services import Actor
+from registry.actors import Actor
 from tests.factories import DatasetFactory, LineageEdgeFactory, member_of
 from tokens.services import create_token
 

@@ -16,7 +16,8 @@ import pytest
 from django.conf import LazySettings
 from django.db import connection
 
-from registry.services import Actor, PushResult, push_dataset
+from registry.actors import Actor
+from registry.services import PushResult, push_dataset
 from registry.storage.base import Storage
 from tests.factories import UserFactory, member_of
 

@@ -18,10 +18,11 @@ from django.db import connection
 
 from lineage.models import LineageEdge
 from lineage.services import link_datasets
+from registry.actors import Actor
 from registry.errors import IntegrityFailure, LineageError
 from registry.integrity import collect_garbage
 from registry.models import AuditEvent, Dataset
-from registry.services import Actor, delete_dataset, push_dataset
+from registry.services import delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
 from tests.integrity.conftest import BigFile, change_once_hashed, temporaries_in, wait_for

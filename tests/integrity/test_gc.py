@@ -13,10 +13,11 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from registry.actors import Actor
 from registry.hashing import CHUNK_SIZE
 from registry.integrity import collect_garbage
 from registry.models import AuditEvent, Dataset
-from registry.services import Actor, delete_dataset, push_dataset
+from registry.services import delete_dataset, push_dataset
 from registry.storage.base import Storage
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI

@@ -16,10 +16,11 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
+from registry.actors import Actor
 from registry.cli import terminal_safe
 from registry.errors import BadPath, InvalidHash
 from registry.models import Dataset
-from registry.services import Actor, download_dataset
+from registry.services import download_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
 from tests.factories import DatasetFactory, LineageEdgeFactory, UserFactory

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 
 from lineage.models import LineageEdge
 from lineage.services import link_datasets, unlink_datasets
+from registry.actors import Actor
 from registry.errors import (
     AmbiguousHash,
     ConfirmationRequired,
@@ -36,7 +37,7 @@ from registry.errors import (
 )
 from registry.integrity import collect_garbage, verify_datasets
 from registry.models import Dataset
-from registry.services import Actor, delete_dataset, push_dataset
+from registry.services import delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.factories import UserFactory
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from django.conf import LazySettings
 
+from registry.actors import Actor
 from registry.errors import IntegrityFailure
 from registry.integrity import collect_garbage, verify_datasets
 from registry.models import AuditEvent, Dataset
-from registry.services import Actor, push_dataset
+from registry.services import push_dataset
 from registry.storage import get_storage
 from registry.storage.ssh import UPLOAD_CHUNK
 from tests.conftest import CLI

@@ -13,10 +13,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from registry.actors import Actor
 from registry.errors import InvalidHash, StoreError
 from registry.integrity import DatasetCheck, verify_datasets
 from registry.models import Dataset, VerifyRun
-from registry.services import Actor, delete_dataset, push_dataset
+from registry.services import delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
 from tests.integrity.conftest import BigFile, wait_for

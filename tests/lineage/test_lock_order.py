@@ -22,8 +22,9 @@ from lineage import services as lineage_services
 from lineage.models import LineageEdge
 from lineage.services import link_datasets
 from registry import services as registry_services
+from registry.actors import Actor
 from registry.models import Dataset
-from registry.services import Actor, push_dataset
+from registry.services import push_dataset
 from registry.storage.local import LocalStorage
 
 # The longest either side waits for the other to arrive or to block: a ceiling, not a

@@ -8,9 +8,9 @@ import pytest
 
 from lineage.models import LineageEdge
 from lineage.services import find_path, lineage_graph, link_datasets, unlink_datasets
+from registry.actors import Actor
 from registry.errors import LineageError
 from registry.models import AuditEvent
-from registry.services import Actor
 from tests.factories import DatasetFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,10 @@ from django.test import Client
 from django.urls import reverse
 
 from lineage.models import LineageEdge
+from registry.actors import record_audit
 from registry.admin import CHANGE_FORM_ACTION_FIELD, INLINE_EDGES
 from registry.errors import DeleteRefused
 from registry.models import AuditEvent, Dataset
-from registry.services import record_audit
 from registry.storage.local import LocalStorage
 from tests.factories import DatasetFactory, LineageEdgeFactory, UserFactory
 from tests.roles import ALLOWED, ROLES, Scene, make_role_users, root, snapshot

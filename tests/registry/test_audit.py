@@ -12,16 +12,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
+from registry.actors import Actor, authenticate_actor, record_audit
 from registry.errors import AuthenticationFailed
 from registry.models import AuditEvent, Dataset
-from registry.services import (
-    Actor,
-    authenticate_actor,
-    dataset_history,
-    delete_dataset,
-    purge_dataset,
-    record_audit,
-)
+from registry.services import dataset_history, delete_dataset, purge_dataset
 from registry.storage.local import LocalStorage
 from tests.factories import DatasetFactory, UserFactory, member_of
 from tests.roles import PASSWORD, Scene, root

@@ -21,9 +21,10 @@ from django.test import Client
 from django.urls import reverse
 
 from lineage.models import LineageEdge
+from registry.actors import Actor
 from registry.models import AuditEvent, Dataset, VerifyRun
 from registry.roles import ROLES as ROLE_PERMISSIONS
-from registry.services import Actor, push_dataset
+from registry.services import push_dataset
 from registry.storage.local import LocalStorage
 from tests.factories import UserFactory
 from tests.roles import (

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from lineage.models import LineageEdge
+from registry.actors import Actor, authenticate_actor
 from registry.errors import (
     AuthenticationFailed,
     BadPath,
@@ -21,8 +22,6 @@ from registry.errors import (
 )
 from registry.models import AuditEvent, Dataset, DownloadRecord
 from registry.services import (
-    Actor,
-    authenticate_actor,
     cache_path,
     delete_dataset,
     delete_local_copy,

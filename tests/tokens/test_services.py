@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from registry.actors import Actor
 from registry.errors import PermissionDenied
 from registry.models import AuditEvent
-from registry.services import Actor
 from tests.factories import UserFactory, member_of
 from tokens.errors import InvalidTokenRequest, TokenRefused
 from tokens.models import AccessToken

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from registry.actors import Actor
 from registry.models import AuditEvent
-from registry.services import Actor
 from tests.factories import UserFactory, member_of
 from tokens.models import AccessToken
 from tokens.services import create_token

@@ -15,9 +15,9 @@ from lineage.services import (
     link_datasets,
     unlink_datasets,
 )
+from registry.actors import Actor, require_view_permission
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
-from registry.services import Actor, require_view_permission
 
 
 class Command(DataTracCommand):

@@ -4,15 +4,10 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from registry.actors import Actor, require_permission
 from registry.cli import PrivilegedCommand, terminal_safe
 from registry.models import Dataset
-from registry.services import (
-    Actor,
-    delete_dataset,
-    delete_local_copy,
-    purge_dataset,
-    require_permission,
-)
+from registry.services import delete_dataset, delete_local_copy, purge_dataset
 from registry.storage import get_storage
 
 

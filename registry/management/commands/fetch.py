@@ -19,15 +19,11 @@ from rich.cells import cell_len
 from rich.table import Table
 
 from lineage.models import LineageEdge
+from registry.actors import Actor, require_view_permission
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import (
-    Actor,
-    download_dataset,
-    require_view_permission,
-    resolve_output_path,
-)
+from registry.services import download_dataset, resolve_output_path
 from registry.storage import get_storage
 from registry.units import human_size
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from registry.actors import Actor
 from registry.cli import DataTracCommand
 from registry.integrity import GCReport, collect_garbage, format_duration, parse_duration
-from registry.services import Actor
 from registry.storage import get_storage
 
 

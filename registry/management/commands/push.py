@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from registry.actors import Actor
 from registry.cli import DataTracCommand, terminal_safe
 from registry.presenters import dataset_as_dict
-from registry.services import Actor, check_readable_file, push_dataset
+from registry.services import check_readable_file, push_dataset
 from registry.storage import get_storage
 from registry.units import human_size
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from registry.actors import Actor
 from registry.cli import DataTracCommand, terminal_safe
 from registry.integrity import (
     DatasetCheck,
@@ -21,7 +22,6 @@ from registry.integrity import (
     verify_datasets,
 )
 from registry.management.commands.gc import duration_argument
-from registry.services import Actor
 from registry.storage import get_storage
 
 HINTS = {
