@@ -272,7 +272,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip().lower())
     if not match:
         raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:  # beyond timedelta's range (about 2.7 million years)
+        raise ValueError(f"{text!r} is not a duration DataTrac can count: too long") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -302,7 +302,7 @@ def test_verify_says_whether_it_continues_or_starts_over(
     assert err.splitlines()[0].startswith("verified 3 datasets")
 
 
-@pytest.mark.parametrize("text", ["soon", "-1h", "1y"])
+@pytest.mark.parametrize("text", ["soon", "-1h", "1y", "99999999999999d"])
 def test_verify_refuses_a_bad_resume_within(text: str, operator: Actor, settings) -> None:
     with pytest.raises(CommandError, match="is not a duration"):
         run("verify", "--all", f"--resume-within={text}")
