@@ -240,7 +240,7 @@ def test_gc_keeps_unreferenced_objects_whose_age_the_store_cannot_tell(
     ],
 )
 def test_gc_grace_durations(text: str, expected: timedelta) -> None:
-    from registry.management.commands.gc import parse_duration
+    from registry.integrity import parse_duration
 
     assert parse_duration(text) == expected
 

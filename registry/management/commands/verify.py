@@ -12,7 +12,7 @@ from django.utils import timezone
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from registry.cli import DataTracCommand, terminal_safe
+from registry.cli import DataTracCommand, duration_argument, terminal_safe
 from registry.integrity import (
     DatasetCheck,
     VerifyReport,
@@ -20,7 +20,6 @@ from registry.integrity import (
     parse_duration,
     verify_datasets,
 )
-from registry.management.commands.gc import duration_argument
 from registry.services import Actor
 from registry.storage import get_storage
 
