@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.db import DataError
@@ -61,9 +62,9 @@ def _as_json(request: HttpRequest, response: HttpResponseBase) -> HttpResponse:
 class BadParametersMiddleware:
     """A malformed request parameter is a 400, never a 500.
 
-    - A NUL byte in the query string, a form field or a cookie: no parameter of
-      DataTrac's means anything with one, and PostgreSQL refuses it in any text value
-      (an admin list filter, a search, a session cookie). Refused before anything reads it.
+    - A NUL byte in the query string, a form field or the session cookie: no parameter
+      of DataTrac's means anything with one, and PostgreSQL refuses it in any text value
+      (an admin list filter, a search, a session key). Refused before anything reads it.
     - The admin's row selection and ``_to_field`` that name no row: Django's admin
       passes them to a query as they come (``_selected_action=²``) or looks up a field
       named "" (``_to_field=``). Every model in this site's admin has integer ids.
@@ -79,8 +80,13 @@ class BadParametersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # request.POST holds form posts only (it reads no other body), and is what the
         # views, the admin and CSRF read next anyway.
-        sources = (request.GET.lists(), request.POST.lists(), request.COOKIES.items())
-        if any(_holds_nul(pairs) for pairs in sources):
+        # Of the cookies, only the session's reaches a query: another application's
+        # cookie on the same domain is none of DataTrac's business, and refusing it
+        # would lock its users out of every page until they clear it.
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        if "\x00" in session_key or any(
+            _holds_nul(pairs) for pairs in (request.GET.lists(), request.POST.lists())
+        ):
             return _bad_request(request, "a request parameter holds a NUL character")
         if not all(_is_row_id(pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME)):
             return _bad_request(request, "the selection names no row")

@@ -8,6 +8,7 @@ page. Django's own delete is closed for datasets: it would drop rows and leave b
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,12 +24,10 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Window,
 )
 from django.db.models.functions import Coalesce, RowNumber
@@ -190,10 +189,17 @@ def selection_token(selection: QuerySet[Dataset]) -> str:
     """A fingerprint of a selection: what was confirmed is what is acted on.
 
     A selection "across" every page is posted back as the list's filters, not as
-    thousands of ids; rows pushed or removed since the confirmation change this.
+    thousands of ids; rows pushed, removed or changed in state since the confirmation
+    change this. A digest of every (id, state), not a count or sum of ids: rows that
+    left a filter and others that joined it could keep those (0 + 3 == 1 + 2) and a
+    purge would remove datasets nobody confirmed. Ids only cross the wire (25,000 rows
+    in a few milliseconds), never whole rows.
     """
-    found = selection.order_by().aggregate(n=Count("pk"), top=Max("pk"), total=Sum("pk"))
-    return f"{found['n']}-{found['top'] or 0}-{found['total'] or 0}"
+    digest = hashlib.sha256()
+    rows = selection.order_by("pk").values_list("pk", "state")
+    for pk, state in rows.iterator(chunk_size=5000):
+        digest.update(f"{pk}:{state},".encode())
+    return digest.hexdigest()
 
 
 def _counts(selection: QuerySet[Dataset]) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
@@ -37,6 +38,7 @@ from rich.text import Text
 
 from registry.actors import Actor, authenticate_actor
 from registry.errors import DataTracError, NotMigrated
+from registry.integrity import parse_duration
 from registry.naming import escape_control_chars
 
 
@@ -280,3 +282,12 @@ class PrivilegedCommand(DataTracCommand):
 
 class _RawHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's option order, with the examples in help text laid out as written."""
+
+
+def duration_argument(text: str) -> timedelta:
+    """An argparse ``type`` for a duration option (``gc --grace``, ``verify
+    --resume-within``): a bad one is argparse's one-line usage error."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -19,11 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from registry.actors import Actor, record_audit, require_permission
-from registry.errors import ObjectMissing
+from registry.errors import DataTracError, ObjectMissing
 from registry.hashing import normalize_hash_ref
 from registry.models import AuditEvent, Dataset, VerifyRun
 from registry.services import lock_object, sweep_cache_parts
@@ -66,6 +67,8 @@ class VerifyReport:
     #: The interrupted run over the same scope that this one did not continue (too old,
     #: or ``resume`` off); None when there was none.
     abandoned: VerifyRun | None = None
+    #: How recent an interrupted run had to be to be continued.
+    resume_within: timedelta | None = None
     checks: list[DatasetCheck] = field(default_factory=list)
     #: Stored objects with no available dataset; None when not looked for (named hashes).
     orphans: list[str] | None = None
@@ -113,15 +116,18 @@ def verify_datasets(
     verified since that predecessor started. A store failure (StoreError) stops the run
     and leaves it to be resumed.
 
-    Only an interrupted run started less than ``resume_within`` ago (None: any) is
-    continued; an older one is left (``abandoned`` in the report) and this run starts
-    over, since what it verified then says little about the bytes now. ``on_start`` is
-    called with the report before the first dataset is read, so a caller can say
-    which it was. Needs ``registry.verify_store`` (administrators).
+    Only an interrupted run started less than ``resume_within`` ago (None: the
+    configured DATATRAC_VERIFY_RESUME_WITHIN) is continued; an older one is left
+    (``abandoned`` in the report) and this run starts over, since what it verified then
+    says little about the bytes now. ``on_start`` is called with the report before the
+    first dataset is read, so a caller can say which it was. Needs
+    ``registry.verify_store`` (administrators).
     """
     for ref in hashes or ():
         normalize_hash_ref(ref)  # malformed input is refused before any query
     require_permission(actor, VERIFY_PERMISSION, action="verify the store")
+    if resume_within is None:
+        resume_within = configured_resume_within()
     named = None if hashes is None else _resolve_all(hashes)
     scope = _scope_of(named)
     latest = VerifyRun.objects.filter(scope=scope).order_by("-started_at", "-id").first()
@@ -129,7 +135,7 @@ def verify_datasets(
     resumed = (
         resume
         and interrupted is not None
-        and (resume_within is None or timezone.now() - interrupted.started_at < resume_within)
+        and timezone.now() - interrupted.started_at < resume_within
     )
     if resumed:
         assert interrupted is not None
@@ -151,7 +157,11 @@ def verify_datasets(
     ids = list(candidates.order_by("sha256").values_list("pk", flat=True))
 
     report = VerifyReport(
-        run=run, resumed=resumed, skipped=skipped, abandoned=None if resumed else interrupted
+        run=run,
+        resumed=resumed,
+        skipped=skipped,
+        abandoned=None if resumed else interrupted,
+        resume_within=resume_within,
     )
     if on_start:
         on_start(report)
@@ -267,7 +277,18 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip().lower())
     if not match:
         raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 24h, 7d or 0")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:  # beyond timedelta's range (about 2.7 million years)
+        raise ValueError(f"{text!r} is not a duration DataTrac can count: too long") from None
+
+
+def configured_resume_within() -> timedelta:
+    """DATATRAC_VERIFY_RESUME_WITHIN as a duration; DataTracError (one line) if it is none."""
+    try:
+        return parse_duration(settings.DATATRAC_VERIFY_RESUME_WITHIN)
+    except ValueError as exc:
+        raise DataTracError(f"DATATRAC_VERIFY_RESUME_WITHIN: {exc}") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -166,3 +166,14 @@ def test_the_reported_cases_are_a_400_or_ignored(admin_client: Client, registry:
     # A quoted cookie's octal escapes are unquoted by Django: this session key is NULs.
     nul_session = 'sessionid="' + "\\000" * 40 + '"'
     assert admin_client.get("/", HTTP_COOKIE=nul_session).status_code == 400
+
+
+def test_a_nul_in_a_cookie_datatrac_never_reads_does_not_refuse_the_site(
+    admin_client: Client, registry: Dataset
+) -> None:
+    # Another application on the same domain (a sibling sub-domain's Domain=.example
+    # cookie) may set what it likes; only the session cookie reaches a query.
+    foreign = '_other_app="' + "\\000" * 4 + '"'
+    session = admin_client.cookies["sessionid"].value
+    response = admin_client.get("/", HTTP_COOKIE=f"{foreign}; sessionid={session}")
+    assert response.status_code == 200

@@ -270,6 +270,23 @@ def test_an_interrupted_run_older_than_resume_within_is_started_over(
     assert report.run.pk != old.pk and len(report.checks) == 3 and report.skipped == 0
 
 
+def test_the_service_itself_continues_only_a_run_younger_than_the_configured_age(
+    make_file, push, local_store: LocalStorage, operator: Actor, settings
+) -> None:
+    # Every caller of verify_datasets (the command, an API endpoint, the Python client)
+    # gets the same rule: without resume_within, DATATRAC_VERIFY_RESUME_WITHIN decides.
+    for _ in range(3):
+        push(make_file())
+    settings.DATATRAC_VERIFY_RESUME_WITHIN = "30m"
+    old = interrupt_a_run(operator, local_store, started_ago=timedelta(hours=2))
+
+    report = verify_datasets(actor=operator, storage=local_store)
+
+    assert not report.resumed and report.abandoned == old
+    assert report.resume_within == timedelta(minutes=30)
+    assert len(report.checks) == 3 and report.skipped == 0
+
+
 def test_verify_says_whether_it_continues_or_starts_over(
     make_file, push, local_store: LocalStorage, operator: Actor, settings
 ) -> None:
@@ -303,7 +320,7 @@ def test_verify_says_whether_it_continues_or_starts_over(
     assert err.splitlines()[0].startswith("verified 3 datasets")
 
 
-@pytest.mark.parametrize("text", ["soon", "-1h", "1y"])
+@pytest.mark.parametrize("text", ["soon", "-1h", "1y", "99999999999999d"])
 def test_verify_refuses_a_bad_resume_within(text: str, operator: Actor, settings) -> None:
     with pytest.raises(CommandError, match="is not a duration"):
         run("verify", "--all", f"--resume-within={text}")

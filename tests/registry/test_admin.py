@@ -528,3 +528,26 @@ def test_a_selection_across_pages_that_changed_since_it_was_confirmed_is_not_act
     )
     assert any("selection changed" in str(m) for m in done.context["messages"])
     assert Dataset.objects.available().count() == 121
+
+
+def test_a_selection_whose_rows_were_swapped_for_others_of_equal_count_and_sum_is_not_acted_on(
+    admin_client: Client,
+) -> None:
+    # Tombstones 0, 3 and 4 are confirmed for purge; meanwhile 0 and 3 are restored and
+    # 1 and 2 deleted: as many rows, the same highest id and the same sum of ids, but
+    # not the datasets the administrator agreed to remove for good.
+    pks = bulk_datasets(5, prefix="swap", state=Dataset.State.DELETED)
+    assert pks == list(range(pks[0], pks[0] + 5))  # consecutive ids: 0 + 3 == 1 + 2
+    Dataset.objects.filter(pk__in=[pks[1], pks[2]]).update(state=Dataset.State.AVAILABLE)
+    url = CHANGELIST + "?state__exact=deleted"
+    confirm = admin_client.post(url, across_post("purge", [pks[0]]))
+    token = re.search(r'name="selection" value="([^"]+)"', confirm.content.decode())
+    assert token is not None
+    Dataset.objects.filter(pk__in=[pks[0], pks[3]]).update(state=Dataset.State.AVAILABLE)
+    Dataset.objects.filter(pk__in=[pks[1], pks[2]]).update(state=Dataset.State.DELETED)
+
+    done = admin_client.post(
+        url, across_post("purge", [pks[1]], post="yes", selection=token.group(1)), follow=True
+    )
+    assert any("selection changed" in str(m) for m in done.context["messages"])
+    assert Dataset.objects.filter(pk__in=pks).count() == 5

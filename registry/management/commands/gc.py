@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from registry.actors import Actor
-from registry.cli import DataTracCommand
-from registry.integrity import GCReport, collect_garbage, format_duration, parse_duration
+from registry.cli import DataTracCommand, duration_argument
+from registry.integrity import GCReport, collect_garbage, format_duration
 from registry.storage import get_storage
 
 
@@ -72,10 +71,3 @@ lock on it). Administrators only.
             f"{verb} {temps} temporary upload{'s' if temps != 1 else ''} and {objects} "
             f"unreferenced object{'s' if objects != 1 else ''} older than {grace}"
         )
-
-
-def duration_argument(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None

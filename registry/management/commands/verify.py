@@ -6,22 +6,19 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from registry.actors import Actor
-from registry.cli import DataTracCommand, terminal_safe
+from registry.cli import DataTracCommand, duration_argument, terminal_safe
 from registry.integrity import (
     DatasetCheck,
     VerifyReport,
     format_duration,
-    parse_duration,
     verify_datasets,
 )
-from registry.management.commands.gc import duration_argument
 from registry.storage import get_storage
 
 HINTS = {
@@ -77,12 +74,6 @@ Administrators only.
         if options["all"] == bool(refs):
             raise CommandError("give the HASHes to verify, or --all (see --help)")
         printing = not options["json"]
-        resume_within = options["resume_within"]
-        if resume_within is None:
-            try:
-                resume_within = parse_duration(settings.DATATRAC_VERIFY_RESUME_WITHIN)
-            except ValueError as exc:
-                raise CommandError(f"DATATRAC_VERIFY_RESUME_WITHIN: {exc}") from None
         with get_storage() as storage, self.count_bar("verifying") as advance:
 
             def progress(check: DatasetCheck, done: int, total: int) -> None:
@@ -96,11 +87,9 @@ Administrators only.
                 storage=storage,
                 hashes=refs or None,
                 resume=not options["restart"],
-                resume_within=resume_within,
+                resume_within=options["resume_within"],  # None: the configured age
                 progress=progress,
-                on_start=lambda report: self.say_how_it_starts(
-                    report, restart=options["restart"], within=resume_within
-                ),
+                on_start=lambda report: self.say_how_it_starts(report, restart=options["restart"]),
             )
         if options["json"]:
             self.print_json(report_as_dict(report))
@@ -114,14 +103,15 @@ Administrators only.
         if not report.clean:
             raise CommandError(problem_line(report))
 
-    def say_how_it_starts(self, report: VerifyReport, *, restart: bool, within: timedelta) -> None:
+    def say_how_it_starts(self, report: VerifyReport, *, restart: bool) -> None:
         """One line on stderr when an interrupted run exists: continued, or started over."""
         if report.resumed:
             self.stderr.write(
                 f"continuing the interrupted run started {_when(report.run.started_at)}"
             )
         elif report.abandoned is not None:
-            why = "--restart" if restart else f"it started more than {format_duration(within)} ago"
+            within = format_duration(report.resume_within or timedelta(0))
+            why = "--restart" if restart else f"it started more than {within} ago"
             self.stderr.write(
                 "starting over: not continuing the interrupted run started "
                 f"{_when(report.abandoned.started_at)} ({why})"
