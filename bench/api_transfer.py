@@ -123,7 +123,7 @@ def main() -> None:
         )
         token = subprocess.run(
             [*manage, "shell", "-c", script], env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        ).stdout.split()[-1]  # after the shell's own chatter
         data = Path(tmp) / "random.bin"
         with data.open("wb") as out:
             for _ in range(args.size_mib):
