@@ -76,9 +76,12 @@ def upload(client: httpx.Client, path: Path, sha256: str, size: int) -> float:
                 headers={"Content-Digest": f"sha-256=:{digest}:"},
             )
             sent.raise_for_status()
+    parts_done = time.perf_counter()
     done = client.post(f"/uploads/{upload['upload_id']}/complete")
     done.raise_for_status()
-    return time.perf_counter() - started
+    finished = time.perf_counter()
+    print(f"  upload: parts {parts_done - started:.2f} s, complete {finished - parts_done:.2f} s")
+    return finished - started
 
 
 def download(client: httpx.Client, sha256: str, size: int) -> float:
