@@ -203,3 +203,13 @@ class PausedPush:
             raise self.error
         assert self.result is not None
         return self.result
+
+
+def flip_one_byte(path: Path) -> None:
+    """Corrupt a stored object: one byte changed (XOR), whatever it was."""
+    path.chmod(0o644)
+    with path.open("r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0x01]))

@@ -25,7 +25,13 @@ from registry.models import AuditEvent, Dataset
 from registry.services import delete_dataset, push_dataset
 from registry.storage.local import LocalStorage
 from tests.conftest import CLI
-from tests.integrity.conftest import BigFile, change_once_hashed, temporaries_in, wait_for
+from tests.integrity.conftest import (
+    BigFile,
+    change_once_hashed,
+    flip_one_byte,
+    temporaries_in,
+    wait_for,
+)
 
 # --- 1. kill -9 of push during upload ------------------------------------------------
 
@@ -210,15 +216,6 @@ def test_file_changed_after_hashing_is_refused_and_nothing_registered(
 # --- 4. one byte of a stored object flipped --------------------------------------------
 
 
-def flip_one_byte(path: Path) -> None:
-    path.chmod(0o644)
-    with path.open("r+b") as f:
-        f.seek(100)
-        byte = f.read(1)
-        f.seek(100)
-        f.write(bytes([byte[0] ^ 0x01]))
-
-
 def test_flipped_byte_is_refused_by_download_and_reported_by_verify(
     cli: CLI, make_file, push, local_store: LocalStorage, operator: Actor
 ) -> None:
@@ -282,9 +279,8 @@ def test_push_after_verify_found_the_stored_copy_corrupt_stores_the_good_bytes_a
     assert pushed.returncode == 0, pushed.stderr
     sha256 = pushed.stdout.strip()
     stored = local_store.root / sha256[:2] / sha256[2:4] / sha256
-    stored.chmod(0o644)
-    with stored.open("r+b") as f:
-        f.write(b"\xff")
+    # Flipped, not overwritten: a random file's byte may already be the one written.
+    flip_one_byte(stored)
 
     verify = cli("verify", "--all", "--json")
     assert verify.returncode == 1

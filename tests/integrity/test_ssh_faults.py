@@ -30,6 +30,7 @@ from tests.integrity.conftest import (
     BigFile,
     PausedPush,
     change_once_hashed,
+    flip_one_byte,
     ssh_env,
     temporaries_in,
     wait_for,
@@ -170,10 +171,8 @@ def test_verify_over_ssh_hashes_on_the_server_and_reports_problems(
         # The server hashed 48 MiB; this client received a hash, not the object.
         assert bytes_read_by_this_process() - before < 1024 * 1024
 
-        target = object_file(ssh_settings.base, corrupt.sha256)
-        target.chmod(0o644)
-        with target.open("r+b") as f:
-            f.write(b"\xff")
+        # Flipped, not overwritten: a random file's first byte may already be 0xff.
+        flip_one_byte(object_file(ssh_settings.base, corrupt.sha256))
         object_file(ssh_settings.base, missing.sha256).unlink()
         orphan = hashlib.sha256(b"orphan").hexdigest()
         object_file(ssh_settings.base, orphan).parent.mkdir(parents=True, exist_ok=True)
