@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandParser
 
 from registry.cli import DataTracCommand, uses_embedded_database
+from registry.server import ServerOptions, exec_server
 
 
 class Command(DataTracCommand):
@@ -39,7 +40,9 @@ class Command(DataTracCommand):
         if options["no_server"]:
             return
         self.stdout.write(f"Serving on http://{options['addrport']}/  (Ctrl-C to stop)")
-        call_command("runserver", options["addrport"], use_reloader=False, verbosity=0)
+        # The team server's gunicorn (`datatrac serve`), with two workers: one person's
+        # install needs no more.
+        exec_server(ServerOptions(binds=(options["addrport"],), workers=2))
 
     def ensure_admin(self) -> None:
         """Make sure an administrator exists; the first one is the CLI user, on loopback."""
