@@ -71,10 +71,16 @@ class ServerOptions:
             "--no-control-socket",
         ]
         for bind in self.binds:
-            argv += ["--bind", bind]
+            argv += ["--bind", loopback_if_port_only(bind)]
         if self.access_log:
             argv += ["--access-logfile", self.access_log]
         return argv
+
+
+def loopback_if_port_only(bind: str) -> str:
+    """``8000`` -> ``127.0.0.1:8000``, as runserver read a bare port (gunicorn would take
+    it for a host name); anything else as given."""
+    return f"127.0.0.1:{bind}" if bind.isdigit() else bind
 
 
 def exec_server(options: ServerOptions) -> NoReturn:

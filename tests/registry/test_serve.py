@@ -136,7 +136,8 @@ def test_up_serves_through_gunicorn_without_the_development_server_warning(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_URL"))}
     env.update({"DATATRAC_HOME": str(home), "DATATRAC_USER": "newcomer"})
     port = free_port()
-    server = Server(["up", "--addrport", f"127.0.0.1:{port}"], env, tmp_path / "out")
+    # A bare port, as runserver took it: loopback.
+    server = Server(["up", "--addrport", str(port)], env, tmp_path / "out")
     servers.append(server)
     server.wait_listening()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=CEILING) as client:
@@ -146,6 +147,7 @@ def test_up_serves_through_gunicorn_without_the_development_server_warning(
     output = server.log.read_text() + server.stderr
     assert "Created administrator 'newcomer'" in output
     assert f"Serving on http://127.0.0.1:{port}/" in output
+    assert f"Listening at: http://127.0.0.1:{port}" in output
     assert "gunicorn" in output
     assert "development server" not in output and "production" not in output
     assert (home / "admin-password.txt").exists()
