@@ -18,7 +18,9 @@ beside two baselines, `python -c pass` and `python -c "import django"`. With --b
 the same commands also run the code of commit REV (extracted with `git archive`, run by
 the same interpreter and venv), so "before" and "after" are measured in the same run.
 Every run times every command once, in an order rotated run by run, so load from
-elsewhere on the machine weighs on all alike; output goes to /dev/null. One more row
+elsewhere on the machine weighs on all alike; output goes to /dev/null. Each figure is
+the wall time (median, and the fastest run) and the CPU time (user + system, median:
+it swells much less than the wall time when other work shares the cores). One more row
 times `fetch <hash>` with no bytecode at all (an empty PYTHONPYCACHEPREFIX, with
 PYTHONDONTWRITEBYTECODE): what a venv that `uv sync` left without bytecode would pay.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -124,16 +127,20 @@ def seed_postgres(url: str, n: int) -> None:
     )
 
 
-def time_once(case: Case) -> float:
+def time_once(case: Case) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run of ``case``."""
     env = {**os.environ, **dict(case.env)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         case.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=WORK
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(case.argv)} failed: {result.stderr.decode().strip()}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -196,57 +203,67 @@ def main() -> None:
     for case in cases:  # warm-up: the page cache, the database's buffers
         time_once(case)
     times: dict[Case, list[float]] = defaultdict(list)
+    cpu: dict[Case, list[float]] = defaultdict(list)
     for run in range(args.runs):
         shift = run % len(cases)
         for case in cases[shift:] + cases[:shift]:
-            times[case].append(time_once(case))
+            wall, used = time_once(case)
+            times[case].append(wall)
+            cpu[case].append(used)
         print(f"run {run + 1}/{args.runs} done", flush=True)
 
-    report(times, args)
+    report(times, cpu, args)
     shutil.rmtree(WORK, ignore_errors=True)
 
 
-def report(times: dict[Case, list[float]], args: argparse.Namespace) -> None:
-    median = {case: statistics.median(t) for case, t in times.items()}
+def report(
+    times: dict[Case, list[float]], cpu: dict[Case, list[float]], args: argparse.Namespace
+) -> None:
+    """Wall time as median [fastest], and CPU time (user + system) as median: on a
+    loaded machine the wall times swell with the load, the CPU times much less."""
+
+    def wall(case: Case) -> str:
+        return f"{statistics.median(times[case]):.3f} [{min(times[case]):.3f}]"
+
+    def used(case: Case) -> str:
+        return f"{statistics.median(cpu[case]):.3f}"
+
     print(
-        f"\n{args.datasets:,} datasets, medians of {args.runs} runs "
-        f"(min-max in brackets), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+        f"\n{args.datasets:,} datasets, {args.runs} runs, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; seconds: wall median "
+        "[fastest], CPU median\n"
     )
-    for case in (c for c in median if c.code == "baseline"):
-        t = times[case]
-        print(f"{case.label}: {median[case]:.3f} s [{min(t):.3f}-{max(t):.3f}]")
-    before = "before" in {c.code for c in median}
-    print(
-        "\n| registry | command | "
-        + ("before | " if before else "")
-        + "after | "
-        + ("after / before | " if before else "")
-        + "goal |"
-    )
-    print(
-        "|---|---|" + ("---:|" if before else "") + "---:|" + ("---:|" if before else "") + "---|"
-    )
-    for case in (c for c in median if c.code == "after"):
-        t = times[case]
+    for case in (c for c in times if c.code == "baseline"):
+        print(f"{case.label}: wall {wall(case)}, CPU {used(case)}")
+    olds = {(c.argv[1:], c.env): c for c in times if c.code == "before"}
+    header = ["registry", "command"]
+    if olds:
+        header += ["before: wall", "before: CPU"]
+    header += ["after: wall", "after: CPU"]
+    if olds:
+        header += ["after / before (wall, CPU)"]
+    header += ["goal (median wall)"]
+    print("\n| " + " | ".join(header) + " |")
+    print("|---|---|" + "---:|" * (len(header) - 3) + "---|")
+    for case in (c for c in times if c.code == "after"):
         cells = [case.registry, f"`{case.label}`"]
-        if before:
-            old = next(
-                c
-                for c in median
-                if c.code == "before" and c.argv[1:] == case.argv[1:] and c.env == case.env
-            )
-            cells.append(f"{median[old]:.3f} s [{min(times[old]):.3f}-{max(times[old]):.3f}]")
-        cells.append(f"{median[case]:.3f} s [{min(t):.3f}-{max(t):.3f}]")
-        if before:
-            cells.append(f"{median[case] / median[old]:.2f}x")
+        old = olds.get((case.argv[1:], case.env))
+        if old is not None:
+            cells += [wall(old), used(old)]
+        cells += [wall(case), used(case)]
+        median = statistics.median(times[case])
+        if old is not None:
+            wall_ratio = median / statistics.median(times[old])
+            cpu_ratio = statistics.median(cpu[case]) / statistics.median(cpu[old])
+            cells.append(f"{wall_ratio:.2f}x, {cpu_ratio:.2f}x")
         goal = GOALS[case.label]
-        cells.append(f"<= {goal} s: {'met' if median[case] <= goal else 'NOT met'}")
+        cells.append(f"<= {goal}: {'met' if median <= goal else 'not met'}")
         print("| " + " | ".join(cells) + " |")
-    for case in (c for c in median if c.code == "no bytecode"):
-        t = times[case]
+    for case in (c for c in times if c.code == "no bytecode"):
         print(
-            f"\n`{case.label}` ({case.registry}) with no bytecode at all: "
-            f"{median[case]:.3f} s [{min(t):.3f}-{max(t):.3f}]"
+            f"\n`{case.label}` ({case.registry}) with no bytecode at all (not even the "
+            f"standard library's): wall {wall(case)}, CPU {used(case)}"
         )
 
 
