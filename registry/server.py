@@ -1,7 +1,7 @@
 """The team server: gunicorn serving datatrac_site.wsgi, as `datatrac serve` and `up` run it.
 
 The command's process becomes gunicorn (exec), so gunicorn's own master handles Ctrl-C
-and SIGTERM (stop accepting, let requests in flight finish, stop the workers, exit 0)
+and SIGTERM (stop accepting, give requests in flight 30 s, stop the workers, exit 0)
 and nothing of the command's Django state (an open database connection, imported
 modules) is shared with workers forked from it.
 """

@@ -20,7 +20,7 @@ class Command(DataTracCommand):
 
 Workers default to 2 x CPU cores + 1 (at most 8), each with {DEFAULT_THREADS} threads;
 the access log (stdout) never records query strings or Authorization headers.
-Ctrl-C or SIGTERM stop it: requests in flight finish first (SIGTERM).
+Ctrl-C stops it at once; SIGTERM gives requests in flight 30 s to finish first.
 """
 
     def add_arguments(self, parser: CommandParser) -> None:
