@@ -59,8 +59,8 @@ class Server:
         assert self.listening.wait(CEILING), self.stderr
         assert self.process.poll() is None, self.stderr
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(how)
         code = self.process.wait(timeout=CEILING)
         self.reader.join(CEILING)
         return code
@@ -76,8 +76,9 @@ def servers() -> Iterator[list[Server]]:
             server.process.wait()
 
 
-def test_serve_answers_pages_static_files_and_the_api_then_stops_cleanly_on_sigterm(
-    cli: CLI, servers: list[Server], tmp_path: Path
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_serve_answers_pages_static_files_and_the_api_then_stops_cleanly_on_a_signal(
+    cli: CLI, servers: list[Server], tmp_path: Path, how: signal.Signals
 ) -> None:
     user = member_of("viewers", "reader")
     token = make_token(user, "read")
@@ -99,7 +100,7 @@ def test_serve_answers_pages_static_files_and_the_api_then_stops_cleanly_on_sigt
         # A token sent where it must not be: refused, and in no log.
         leaked = client.get(f"/api/v1/whoami?token={token}&access_token={token}")
         assert leaked.status_code in (400, 401)
-    assert server.stop() == 0, server.stderr
+    assert server.stop(how) == 0, server.stderr
     access = server.log.read_text()
     assert '"GET /api/v1/whoami HTTP/1.1" 200' in access
     assert "GET /accounts/login/" in access
