@@ -12,6 +12,7 @@ DataTrac: a dataset registry with lineage. Every file is known by its SHA-256.
 
 commands:
   up         prepare the embedded install and start the web app on 127.0.0.1:8000
+  serve      run the team server (web app and API) under gunicorn
   push       hash a file, upload it once to the central store, register it
   fetch      list datasets, show one, or download one (verified)
   lineage    show ancestors/descendants, or link/unlink two datasets

@@ -122,7 +122,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, discovering admin.py modules when the URLconf loads, not in the CLI.
+    "datatrac_site.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -131,7 +132,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
-    "django_tables2",
+    # Not "django_tables2" either: its package imports django.contrib.postgres, and with it
+    # psycopg, even on SQLite (80-120 ms of every CLI command's django.setup()), and only
+    # pages draw tables. Its templates, template tags, static files and translations are
+    # wired in below without importing it; registry.tables imports it for the pages.
     # Before registry: its failed-sign-in receiver runs first and flags lockouts, which
     # the audit trail's receiver (registry.signals) then records.
     "axes",
@@ -194,15 +198,28 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if DATATRAC_BEHIND_PROXY else ("REMOTE_ADDR",)
 )
 
+
+def _package_dir(name: str) -> Path | None:
+    """Where an installed package lives, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+_TABLES2 = _package_dir("django_tables2")
+
 ROOT_URLCONF = "datatrac_site.urls"
 WSGI_APPLICATION = "datatrac_site.wsgi.application"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # Ours first: templates/django_tables2/ overrides django-tables2's own.
+        "DIRS": [BASE_DIR / "templates", *([_TABLES2 / "templates"] if _TABLES2 else [])],
         "APP_DIRS": True,
         "OPTIONS": {
+            "libraries": {"django_tables2": "django_tables2.templatetags.django_tables2"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -230,10 +247,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# django-ninja's Swagger UI (static/ninja/...), found without importing the package.
-_ninja = importlib.util.find_spec("ninja")
-if _ninja is not None and _ninja.submodule_search_locations:
-    STATICFILES_DIRS.append(Path(next(iter(_ninja.submodule_search_locations))) / "static")
+# django-ninja's Swagger UI (static/ninja/...) and django-tables2's files, found without
+# importing either package (neither is an installed app: see INSTALLED_APPS).
+for _package in (_package_dir("ninja"), _TABLES2):
+    if _package is not None:
+        STATICFILES_DIRS.append(_package / "static")
+LOCALE_PATHS = [_TABLES2 / "locale"] if _TABLES2 else []
 # Unset on the embedded install, where WhiteNoise serves straight from the finders;
 # production sets it and runs `datatrac collectstatic`.
 _static_root = env.str("STATIC_ROOT", default="")

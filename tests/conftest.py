@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.contrib import admin
 
 from registry.models import Dataset
 from registry.storage.local import LocalStorage
+
+# The admin registrations the web makes when its URLconf loads (the CLI skips them:
+# datatrac_site.apps.AdminConfig), made here so tests may inspect admin.site at once.
+admin.autodiscover()
 
 pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.gunicorn", "tests.fixtures.sshd"]
 

@@ -15,8 +15,6 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
-from rich.cells import cell_len
-from rich.table import Table
 
 from lineage.models import LineageEdge
 from registry.actors import Actor, require_view_permission
@@ -202,6 +200,8 @@ An existing output file is overwritten only with --force, or after asking on a t
                 }
             )
             return
+        from rich.table import Table  # here: listings and downloads never import it
+
         table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column(style="bold")
         table.add_column()
@@ -325,7 +325,11 @@ _RIGHT = [title in RIGHT_ALIGNED for title in TABLE_COLUMNS]
 
 def _width(text: str) -> int:
     """Terminal cells ``text`` takes (wide characters take two)."""
-    return len(text) if text.isascii() else cell_len(text)
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len  # rich only for text that may have wide characters
+
+    return cell_len(text)
 
 
 def _safe(text: str) -> str:

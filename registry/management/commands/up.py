@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandParser
 
 from registry.cli import DataTracCommand, uses_embedded_database
+from registry.server import ServerOptions, exec_server, loopback_if_port_only
 
 
 class Command(DataTracCommand):
@@ -38,8 +39,11 @@ class Command(DataTracCommand):
         self.stdout.write(f"Store:         {settings.DATATRAC_STORAGE_URL}")
         if options["no_server"]:
             return
-        self.stdout.write(f"Serving on http://{options['addrport']}/  (Ctrl-C to stop)")
-        call_command("runserver", options["addrport"], use_reloader=False, verbosity=0)
+        bind = loopback_if_port_only(options["addrport"])
+        self.stdout.write(f"Serving on http://{bind}/  (Ctrl-C to stop)")
+        # The team server's gunicorn (`datatrac serve`), with two workers: one person's
+        # install needs no more.
+        exec_server(ServerOptions(binds=(bind,), workers=2))
 
     def ensure_admin(self) -> None:
         """Make sure an administrator exists; the first one is the CLI user, on loopback."""
