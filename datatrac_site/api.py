@@ -23,6 +23,7 @@ from registry.errors import (
     AuthenticationFailed,
     BadPath,
     ConfirmationRequired,
+    DatasetDeleted,
     DataTracError,
     DeleteRefused,
     IntegrityFailure,
@@ -30,8 +31,10 @@ from registry.errors import (
     LineageError,
     NotMigrated,
     PermissionDenied,
+    RangeNotSatisfiable,
     StoreError,
     UnknownDataset,
+    UploadError,
 )
 from tokens.api import router as tokens_router
 from tokens.auth import API_AUTH
@@ -45,6 +48,8 @@ ERROR_STATUS: list[tuple[type[DataTracError], int, str]] = [
     (AuthenticationFailed, 401, "not_authenticated"),
     (PermissionDenied, 403, "permission_denied"),
     (UnknownDataset, 404, "unknown_dataset"),
+    (DatasetDeleted, 410, "dataset_deleted"),
+    (RangeNotSatisfiable, 416, "range_not_satisfiable"),
     (InvalidHash, 400, "invalid_hash"),
     (AmbiguousHash, 400, "ambiguous_hash"),
     (BadPath, 400, "bad_path"),
@@ -61,6 +66,8 @@ HTTP_ERROR_CODES = {
     400: "bad_request",
     401: "not_authenticated",
     403: "forbidden",
+    411: "length_required",
+    413: "too_large",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -113,9 +120,14 @@ def _respond(request: HttpRequest, status: int, error: str, detail: Any) -> Http
 
 @api.exception_handler(DataTracError)
 def domain_error(request: HttpRequest, exc: DataTracError) -> HttpResponse:
+    if isinstance(exc, UploadError):  # each carries its own code and status
+        return _respond(request, exc.status, exc.code, str(exc))
     for cls, status, code in ERROR_STATUS:
         if isinstance(exc, cls):
-            return _respond(request, status, code, str(exc))
+            response = _respond(request, status, code, str(exc))
+            if isinstance(exc, RangeNotSatisfiable):
+                response["Content-Range"] = f"bytes */{exc.size}"
+            return response
     return _respond(request, 400, "error", str(exc))
 
 

@@ -58,6 +58,13 @@ DATATRAC_SSH_TIMEOUT: float = env.float("DATATRAC_SSH_TIMEOUT", default=15.0)
 # `verify --all` continues an interrupted run only if it started less than this ago
 # (a duration: 30m, 24h, 7d); an older one is started over.
 DATATRAC_VERIFY_RESUME_WITHIN: str = env.str("DATATRAC_VERIFY_RESUME_WITHIN", default="24h")
+# Uploads through the API (POST /api/v1/uploads): the largest object accepted (bytes),
+# the size of each part a client sends, how long an unfinished upload lives after its
+# last part (a duration; `gc` sweeps expired ones), and where their parts are kept.
+DATATRAC_MAX_UPLOAD_SIZE: int = env.int("DATATRAC_MAX_UPLOAD_SIZE", default=1024**4)
+DATATRAC_UPLOAD_PART_SIZE: int = env.int("DATATRAC_UPLOAD_PART_SIZE", default=64 * 1024**2)
+DATATRAC_UPLOAD_EXPIRY: str = env.str("DATATRAC_UPLOAD_EXPIRY", default="24h")
+DATATRAC_UPLOAD_DIR = Path(env.str("DATATRAC_UPLOAD_DIR", default=str(DATATRAC_HOME / "uploads")))
 
 DEBUG: bool = env.bool("DEBUG", default=False)
 

@@ -80,3 +80,64 @@ class NotMigrated(DataTracError):
 
 class DeleteRefused(DataTracError):
     """A dataset row deleted other than by the purge service (bytes and rows in step)."""
+
+
+class UploadError(DataTracError):
+    """An upload through the API that cannot go on as sent (bad part, wrong hash...)."""
+
+    #: The API's error code and HTTP status (datatrac_site.api reads them).
+    code = "invalid_upload"
+    status = 422
+
+
+class LengthRequired(UploadError):
+    code = "length_required"
+    status = 411
+
+
+class UploadTooLarge(UploadError):
+    code = "too_large"
+    status = 413
+
+
+class DigestRequired(UploadError):
+    code = "digest_required"
+    status = 400
+
+
+class DigestMismatch(UploadError):
+    code = "digest_mismatch"
+    status = 422
+
+
+class BadPart(UploadError):
+    """A part out of range, shorter or longer than its place in the upload."""
+
+    code = "bad_part"
+    status = 422
+
+
+class UnknownUpload(UploadError):
+    """No such upload, not the caller's, or expired."""
+
+    code = "unknown_upload"
+    status = 404
+
+
+class UploadIncomplete(UploadError):
+    """Complete asked before every part arrived, or while another complete runs."""
+
+    code = "upload_incomplete"
+    status = 409
+
+
+class DatasetDeleted(DataTracError):
+    """The dataset is a tombstone: its bytes are gone."""
+
+
+class RangeNotSatisfiable(DataTracError):
+    """A Range that selects no byte of the object."""
+
+    def __init__(self, message: str, size: int) -> None:
+        self.size = size
+        super().__init__(message)

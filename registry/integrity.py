@@ -27,6 +27,7 @@ from registry.errors import ObjectMissing
 from registry.hashing import normalize_hash_ref
 from registry.models import AuditEvent, Dataset, VerifyRun
 from registry.services import lock_object, sweep_cache_parts
+from registry.uploads import sweep_expired_uploads
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage
@@ -256,6 +257,8 @@ class GCReport:
     kept_unknown_age: list[str] = field(default_factory=list)
     #: Partial entries that killed downloads left in this machine's download cache.
     cache_parts: list[Path] = field(default_factory=list)
+    #: Expired uploads through the API (rows and part files), one line each.
+    uploads: list[str] = field(default_factory=list)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
@@ -289,7 +292,8 @@ def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool, actor:
 
     A temporary whose upload is still running is never removed, whatever ``grace``:
     the uploader holds a lock on it that the sweep tests (Storage.sweep_temporaries).
-    Needs ``registry.collect_garbage`` (administrators), even for a dry run.
+    Needs ``registry.collect_garbage`` (administrators), even for a dry run. Expired
+    uploads through the API (registry.uploads) go too, rows and part files.
 
     Every removal leaves an audit row by ``actor``: one per
     object, written right after the store removed it while its lock is still held, and
@@ -300,6 +304,15 @@ def collect_garbage(*, storage: Storage, grace: timedelta, dry_run: bool, actor:
     report = GCReport(dry_run=dry_run, grace=grace)
     report.temporaries = storage.sweep_temporaries(older_than=grace, dry_run=dry_run)
     report.cache_parts = sweep_cache_parts(older_than=grace, dry_run=dry_run)
+    # Uploads expire by their own clock (DATATRAC_UPLOAD_EXPIRY after their last part),
+    # not by ``grace``: an expired upload can no longer be completed.
+    report.uploads = sweep_expired_uploads(dry_run=dry_run)
+    if report.uploads and not dry_run:
+        record_audit(
+            actor=actor,
+            action=AuditEvent.Action.GC_REMOVE,
+            detail=f"{len(report.uploads)} expired API upload(s)",
+        )
     if report.temporaries and not dry_run:
         record_audit(
             actor=actor,

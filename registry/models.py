@@ -236,6 +236,49 @@ class DownloadRecord(models.Model):
         return f"{self.downloaded_by} downloaded {self.dataset_id} at {self.downloaded_at}"
 
 
+class Upload(models.Model):
+    """An unfinished upload through the API (registry.uploads): what was announced.
+
+    Its parts are files only, under DATATRAC_UPLOAD_DIR/<id>/ (named by part number and
+    SHA-256); the row goes when the upload completes, is aborted, or `gc` sweeps it once
+    ``expires_at`` has passed.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.CharField(max_length=150)
+    sha256 = models.CharField("SHA-256", max_length=64)
+    size = models.BigIntegerField()
+    part_size = models.BigIntegerField()
+    name = models.TextField()
+    source = models.TextField(blank=True)
+    description = models.TextField(blank=True)
+    #: Full hashes of the parents named at the start, linked when the upload completes.
+    parents = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    #: Set while one request assembles and stores the upload: a second complete waits
+    #: its turn (409) instead of assembling the same parts again.
+    completing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} of {self.sha256[:SHORT_HASH]} ({self.created_by})"
+
+    @property
+    def parts(self) -> int:
+        """How many parts the upload has: the last holds the remainder (0 for no bytes)."""
+        return -(-self.size // self.part_size)
+
+    def part_length(self, n: int) -> int:
+        """The size of part ``n`` (from 1)."""
+        return min(self.part_size, self.size - (n - 1) * self.part_size)
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def for_dataset(self, sha256: str) -> Self:
         return self.filter(sha256=sha256)

@@ -134,6 +134,45 @@ def push_dataset(
     except OSError as exc:
         raise BadPath(f"{path}: {exc.strerror}") from exc
 
+    result = store_and_register(
+        sha256=sha256,
+        size=size,
+        path=path,
+        name=name,
+        source=source,
+        description=description,
+        parents=parent_rows,
+        actor=actor,
+        storage=storage,
+        progress=progress,
+    )
+    assert result is not None  # a path was given: the bytes are stored when needed
+    return result
+
+
+def store_and_register(
+    *,
+    sha256: str,
+    size: int,
+    path: Path | None,
+    name: str,
+    source: str,
+    description: str,
+    parents: Sequence[Dataset],
+    actor: Actor,
+    storage: Storage,
+    progress: Progress | None = None,
+) -> PushResult | None:
+    """Register content of known hash and size, storing the bytes of ``path`` if needed.
+
+    The one registration path of a push, whether its bytes are a local file
+    (push_dataset) or an upload assembled on the server (registry.uploads). ``path``
+    must hold bytes hashing to ``sha256``; with ``path=None`` (the API asking whether
+    anything must be sent) nothing is stored: known, available content whose bytes are
+    stored and not flagged corrupt is registered (parents linked) and returned, and
+    anything else returns None, meaning the bytes must be sent. The caller has checked
+    permissions and resolved ``parents``; text is stored as given.
+    """
     existing = Dataset.objects.filter(sha256=sha256).first()
     # Bytes a registered, available dataset should have and does not: gone from the
     # store, or found corrupt by `verify`. Decided now, before any upload: a concurrent
@@ -147,6 +186,8 @@ def push_dataset(
     uploaded = False
     for _attempt in range(PUSH_ATTEMPTS):
         if must_upload:
+            if path is None:
+                return None
             storage.put(sha256, path, progress=progress)
             uploaded = True
         try:
@@ -156,7 +197,7 @@ def push_dataset(
                 name=name,
                 source=source,
                 description=description,
-                parents=parent_rows,
+                parents=parents,
                 actor=actor,
                 storage=storage,
                 uploaded=uploaded,
@@ -484,8 +525,10 @@ def stream_object(
         yield held
 
 
-def stream_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Iterator[bytes]:
-    """The web download: stream verified bytes; count the download once they verify.
+def stream_dataset(
+    *, dataset: Dataset, actor: Actor, storage: Storage, via: str = "web"
+) -> Iterator[bytes]:
+    """The web (or API) download: stream verified bytes; count the download once they verify.
 
     Needs the ``registry.download_dataset`` permission, like the CLI's download. The
     download is counted (and audited) only when its last chunk is released, after the
@@ -500,7 +543,7 @@ def stream_dataset(*, dataset: Dataset, actor: Actor, storage: Storage) -> Itera
         raise ObjectMissing(dataset.sha256, "the registry (the dataset was deleted)")
     if not storage.exists(dataset.sha256):
         raise ObjectMissing(dataset.sha256, storage.url)
-    return _audited_stream(dataset=dataset, actor=actor, storage=storage, via="web")
+    return _audited_stream(dataset=dataset, actor=actor, storage=storage, via=via)
 
 
 def _audited_stream(

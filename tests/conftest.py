@@ -33,6 +33,7 @@ def datatrac_dirs(tmp_path: Path, settings: LazySettings) -> Iterator[Path]:
     settings.DATATRAC_HOME = home
     settings.DATATRAC_STORAGE_URL = (home / "store").as_uri()
     settings.DATATRAC_CACHE_DIR = home / "cache"
+    settings.DATATRAC_UPLOAD_DIR = home / "uploads"  # its default, under this home
     settings.DATATRAC_USER = "tester"
     yield home
 

@@ -96,6 +96,15 @@ class Storage(abc.ABC):
         download the object.
         """
 
+    def local_path(self, sha256: str) -> Path | None:
+        """The object's file on this machine, to hand to sendfile; None if the store is
+        not a local file system (or has no such object).
+
+        Reading the file is not verifying it: whoever sends it on unverified must have
+        its receiver verify (the API's content download, see registry.content).
+        """
+        return None
+
     def age(self, sha256: str) -> timedelta:
         """How long ago the object was last written, by the store's own clock.
 

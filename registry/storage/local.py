@@ -104,6 +104,10 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise ObjectMissing(sha256, self.url) from None
 
+    def local_path(self, sha256: str) -> Path | None:
+        path = self._path(sha256)
+        return path if path.is_file() else None
+
     def age(self, sha256: str) -> timedelta:
         try:
             mtime = self._path(sha256).stat().st_mtime

@@ -24,7 +24,8 @@ class Command(DataTracCommand):
 
 Temporary uploads are left behind by a push that was killed; unreferenced objects by
 a push killed between storing its bytes and registering them; partial downloads (in
-this machine's cache) by a download that was killed. Tombstones (deleted
+this machine's cache) by a download that was killed; expired uploads (rows and parts
+under DATATRAC_UPLOAD_DIR) by a remote push that never completed. Tombstones (deleted
 datasets) do not reference bytes. The grace period should exceed your longest push; a
 temporary whose push is still running is kept whatever the grace (its uploader holds a
 lock on it). Administrators only.
@@ -60,6 +61,8 @@ lock on it). Administrators only.
             self.stdout.write(f"{verb} unreferenced object {sha256}")
         for path in report.cache_parts:
             self.stdout.write(f"{verb} partial download {path}")
+        for line in report.uploads:
+            self.stdout.write(f"{verb} expired upload {line}")
         grace = format_duration(report.grace)
         for sha256 in report.kept_recent:
             self.stderr.write(f"kept unreferenced object {sha256}: younger than {grace}")
@@ -68,9 +71,13 @@ lock on it). Administrators only.
                 f"kept unreferenced object {sha256}: this store cannot tell how old it is"
             )
         temps, objects = len(report.temporaries), len(report.removed)
+        uploads = len(report.uploads)
+        expired = (
+            f" and {uploads} expired API upload{'s' if uploads != 1 else ''}" if uploads else ""
+        )
         self.stderr.write(
             f"{verb} {temps} temporary upload{'s' if temps != 1 else ''} and {objects} "
-            f"unreferenced object{'s' if objects != 1 else ''} older than {grace}"
+            f"unreferenced object{'s' if objects != 1 else ''} older than {grace}{expired}"
         )
 
 
