@@ -134,7 +134,7 @@ class RemoteClient(Client):
             return errors.AuthenticationFailed(f"the server refused the request: {detail}; {hint}")
         if status == 403:
             return errors.PermissionDenied(detail)
-        if status == 404:
+        if status in (404, 410):
             return errors.NotFound(detail)
         if code == "ambiguous_hash":
             return errors.Ambiguous(detail)

@@ -81,9 +81,33 @@ class RemoteCLI:
         )
 
 
+# Small parts, so a test file of a few hundred KiB goes up in several.
+PART_SIZE = 64 * 1024
+
+
 @pytest.fixture
-def server(gunicorn_factory: Callable[..., Gunicorn]) -> Gunicorn:
-    return gunicorn_factory()
+def access_log(tmp_path: Path) -> Path:
+    """gunicorn's access log: method, path, status, the Range asked, the Content-Range
+    answered."""
+    return tmp_path / "access.log"
+
+
+@pytest.fixture
+def server(gunicorn_factory: Callable[..., Gunicorn], access_log: Path) -> Gunicorn:
+    return gunicorn_factory(
+        {
+            "DATATRAC_UPLOAD_PART_SIZE": str(PART_SIZE),
+            "GUNICORN_CMD_ARGS": f"--access-logfile {access_log} "
+            "--access-logformat '%(m)s %(U)s %(s)s range=%({range}i)s sent=%({content-range}o)s'",
+        }
+    )
+
+
+def logged_requests(access_log: Path) -> list[list[str]]:
+    """The access log's lines, split: [method, path, status, range=..., sent=...]."""
+    if not access_log.exists():
+        return []
+    return [line.split() for line in access_log.read_text().splitlines()]
 
 
 @pytest.fixture
