@@ -32,7 +32,7 @@ def test_readme_walk_through_in_remote_mode(
     assert pushed.returncode == 0, pushed.stderr
     raw = Dataset.objects.get()
     assert pushed.stdout.strip() == raw.sha256
-    assert pushed.stderr.strip() == f"pushed 'sales.csv' (193.2 KiB)"
+    assert pushed.stderr.strip() == "pushed 'sales.csv' (193.2 KiB)"
     assert raw.pushed_by == "carl"
 
     again = remote("push", str(raw_file), "--source", "again")
