@@ -23,8 +23,7 @@ from registry.actors import Actor, require_view_permission
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import download_dataset, resolve_output_path
-from registry.storage import get_storage
+from registry.services import resolve_output_path
 from registry.units import human_size
 
 
@@ -228,14 +227,9 @@ An existing output file is overwritten only with --force, or after asking on a t
 
     def download(self, dataset: Dataset, options: dict[str, Any]) -> None:
         force = options["force"] or self.overwrite_agreed(dataset, options["output"])
-        with get_storage() as storage, self.progress(dataset.size, "downloading") as bar:
-            result = download_dataset(
-                dataset=dataset,
-                actor=Actor.for_cli(),
-                storage=storage,
-                output=options["output"],
-                force=force,
-                progress=bar,
+        with self.progress(dataset.size, "downloading") as bar:
+            result = self.client().download(
+                dataset.sha256, output=options["output"], force=force, progress=bar
             )
         if options["json"]:
             self.print_json(
