@@ -133,22 +133,21 @@ class DirectClient(Client):
             return int(self._listing(query, deleted).count_older_than(pivot, cap=cap))
 
     def get(self, ref: str) -> DatasetDetail:
-        from lineage.models import LineageEdge
+        from lineage.reads import direct_links
         from registry.presenters import dataset_as_dict
 
         with translated():
             dataset = self._resolve(ref)
-            parents = LineageEdge.objects.filter(child=dataset).select_related("parent")
-            children = LineageEdge.objects.filter(parent=dataset).select_related("child")
+            parents, children = direct_links(actor=self.actor, dataset=dataset)
             return DatasetDetail(
                 dataset=DatasetInfo.from_dict(dataset_as_dict(dataset)),
                 parents=tuple(
                     EdgeInfo(sha256=e.parent.sha256, name=e.parent.name, note=e.note)
-                    for e in parents.order_by("id")
+                    for e in parents
                 ),
                 children=tuple(
                     EdgeInfo(sha256=e.child.sha256, name=e.child.name, note=e.note)
-                    for e in children.order_by("id")
+                    for e in children
                 ),
             )
 

@@ -34,7 +34,7 @@ class DatasetInfo:
         return self.state == "available"
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.short_hash})"
+        return f"{self.short_hash} {self.name}"  # as registry.models.Dataset
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -202,16 +202,15 @@ class RemoteClient(Client):
         return DatasetInfo.from_dict(self._json("GET", f"/datasets/{self._ref(ref)}"))
 
     def get(self, ref: str) -> DatasetDetail:
-        graph = self.lineage(ref, depth=1)
+        dataset = self._dataset(ref)
+        links = self._json("GET", f"/datasets/{dataset.sha256}/links")
 
-        def edges(nodes: tuple[tuple[DatasetInfo, int], ...]) -> tuple[EdgeInfo, ...]:
-            return tuple(EdgeInfo(sha256=d.sha256, name=d.name) for d, _ in nodes)
+        def edges(key: str) -> tuple[EdgeInfo, ...]:
+            return tuple(
+                EdgeInfo(sha256=e["sha256"], name=e["name"], note=e["note"]) for e in links[key]
+            )
 
-        return DatasetDetail(
-            dataset=graph.dataset,
-            parents=edges(graph.ancestors),
-            children=edges(graph.descendants),
-        )
+        return DatasetDetail(dataset=dataset, parents=edges("parents"), children=edges("children"))
 
     def lineage(self, ref: str, *, depth: int = 3, direction: Direction = "both") -> LineageInfo:
         data = self._json(

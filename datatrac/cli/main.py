@@ -16,13 +16,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
 from datatrac import config, errors
 from datatrac.client import Client, Direction
-from datatrac.records import DatasetInfo, LineageInfo, TokenInfo
+from datatrac.records import DatasetDetail, DatasetInfo, LineageInfo, TokenInfo
 from registry.naming import escape_control_chars
 from registry.units import human_size
 
@@ -464,6 +464,25 @@ def show(client: Client, ref: str, *, as_json: bool) -> None:
             }
         )
         return
+    from rich.console import Console
+
+    stream = sys.stdout
+    print_detail(
+        detail, Console(file=stream, highlight=False, width=None if stream.isatty() else 100_000)
+    )
+
+
+def print_detail(detail: DatasetDetail, console: Any, zone: tzinfo | None = None) -> None:
+    """`fetch HASH`'s table, in both modes (the management command passes its console
+    and Django's current time zone; remote mode the local one)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    dataset = detail.dataset
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    pushed_at = datetime.fromisoformat(dataset.pushed_at).astimezone(zone)
     rows = [
         ("sha256", dataset.sha256),
         ("name", dataset.name),
@@ -472,7 +491,7 @@ def show(client: Client, ref: str, *, as_json: bool) -> None:
         ("description", dataset.description),
         ("registry path", dataset.registry_path),
         ("pushed by", dataset.pushed_by),
-        ("pushed at", datetime.fromisoformat(dataset.pushed_at).isoformat(timespec="seconds")),
+        ("pushed at", pushed_at.isoformat(timespec="seconds")),
         ("downloads", str(dataset.downloads)),
         ("state", dataset.state),
     ]
@@ -480,11 +499,11 @@ def show(client: Client, ref: str, *, as_json: bool) -> None:
         verified = datetime.fromisoformat(dataset.last_verified_at)
         rows.append(("last verified", verified.isoformat(timespec="seconds")))
     for label, edges in (("parents", detail.parents), ("children", detail.children)):
-        shown = [f"{e.name} ({e.sha256[:12]})" for e in edges]
+        shown = [f"{e.sha256[:12]} {e.name}" for e in edges]
         rows.append((label, ", ".join(shown) if shown else "-"))
-    width = max(len(label) for label, _ in rows)
     for label, value in rows:
-        out(f"{label.ljust(width)} {safe(value)}".rstrip())
+        table.add_row(label, Text(safe(value)))
+    console.print(table)
 
 
 def download(client: Client, args: argparse.Namespace) -> None:

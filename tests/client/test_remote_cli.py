@@ -10,7 +10,8 @@ from typing import Any
 
 from lineage.models import LineageEdge
 from tests.client.conftest import RemoteCLI, make_token
-from tests.factories import DatasetFactory, LineageEdgeFactory
+from tests.conftest import CLI
+from tests.factories import DatasetFactory, LineageEdgeFactory, member_of
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -56,7 +57,7 @@ def test_fetch_lists_searches_and_shows_datasets_from_the_server(remote: RemoteC
     shown = remote("fetch", clean.sha256[:8])
     assert shown.returncode == 0, shown.stderr
     assert clean.sha256 in shown.stdout
-    assert f"raw.csv ({raw.short_hash})" in shown.stdout
+    assert f"{raw.short_hash} raw.csv" in shown.stdout
     data = json.loads(remote("fetch", clean.sha256[:8], "--json").stdout)
     assert data["name"] == "clean.csv"
     assert data["parents"] == [{"sha256": raw.sha256, "name": "raw.csv", "note": ""}]
@@ -84,9 +85,9 @@ def test_lineage_shows_links_and_unlinks_through_the_server(remote: RemoteCLI) -
     shown = remote("lineage", "bb0000")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines() == [
-        f"ancestors of clean.csv ({clean.short_hash})",
-        f"└── raw.csv ({raw.short_hash})",
-        f"descendants of clean.csv ({clean.short_hash})",
+        f"ancestors of {clean.short_hash} clean.csv",
+        f"└── {raw.short_hash} raw.csv",
+        f"descendants of {clean.short_hash} clean.csv",
         "└── (none)",
     ]
     linked = remote("lineage", "--parent", "bb0000", "--child", "cc0000", "--note", "summary")
@@ -214,3 +215,26 @@ def test_a_remote_command_never_imports_django(remote: RemoteCLI) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sha256"] == "aa" + "0" * 62
+
+
+def test_direct_and_remote_mode_print_the_same(remote: RemoteCLI, cli: CLI) -> None:
+    member_of("viewers", "tester")  # the direct CLI's DATATRAC_USER, a viewer like the token
+    raw = DatasetFactory(name="raw.csv", sha256="aa" + "0" * 62)
+    clean = DatasetFactory(name="clean\x1b[31m.csv", sha256="bb" + "0" * 62)
+    LineageEdgeFactory(parent=raw, child=clean, note="dedup")
+    for args in (
+        ["fetch", "bb0000"],
+        ["fetch", "bb0000", "--json"],
+        ["fetch", "--all", "--json"],
+        ["fetch", "--all", "--jsonl"],
+        ["lineage", "aa0000"],
+        ["lineage", "bb0000", "--json", "--depth", "2"],
+        ["fetch", "cc0000"],
+        ["fetch", "xyz"],
+    ):
+        direct, over_api = cli(*args), remote(*args)
+        assert (direct.returncode, direct.stdout, direct.stderr) == (
+            over_api.returncode,
+            over_api.stdout,
+            over_api.stderr,
+        ), args

@@ -69,7 +69,7 @@ def test_readme_walk_through_in_remote_mode(
     assert (remote.cwd / "out" / "sales.csv").read_bytes() == raw_bytes
 
     tree = remote("lineage", raw.sha256[:8])
-    assert f"└── clean.csv ({clean_data['sha256'][:12]})" in tree.stdout
+    assert f"└── {clean_data['sha256'][:12]} clean.csv" in tree.stdout
     unlinked = remote(
         "lineage", "--parent", raw.sha256[:8], "--child", clean_data["sha256"][:8], "--remove"
     )
