@@ -115,7 +115,9 @@ class ListFilters(Schema):
     after: int | None = Query(None, ge=1, description="the `next` cursor of the page before")
     before: int | None = Query(None, ge=1, description="the `previous` cursor of the page after")
     after_dataset: str | None = Query(
-        None, max_length=64, description="instead of `after`: start after this dataset (hash)"
+        None,
+        max_length=64,
+        description="start after the dataset with this hash (instead of a cursor)",
     )
     limit: int = Query(PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
