@@ -375,8 +375,9 @@ def _then_close(chunks: Iterator[bytes], storage: Storage) -> Iterator[bytes]:
     tags=["transfers"],
     openapi_extra={
         "responses": {
-            "200": {"description": "the bytes", "content": {"application/octet-stream": {}}},
-            "206": {"description": "a byte range", "content": {"application/octet-stream": {}}},
+            # Keyed as ninja keys ``response`` (ints), so the two merge into one entry.
+            200: {"description": "the bytes", "content": {"application/octet-stream": {}}},
+            206: {"description": "a byte range", "content": {"application/octet-stream": {}}},
         }
     },
 )

@@ -210,13 +210,18 @@ def receive_part(
             f"sent, {expected} expected"
         )
     want = parse_content_digest(content_digest)
+    if upload.completing_since is not None:
+        raise UploadIncomplete(f"upload {upload.id} is being completed: no more parts")
     directory = upload_dir(upload.id)
-    directory.mkdir(parents=True, exist_ok=True)
     temp = directory / f".{n:06d}.{secrets.token_hex(6)}{_TEMP_SUFFIX}"
     digest = hashlib.sha256()
     received = 0
     try:
-        with temp.open("xb") as dst:
+        try:
+            dst = temp.open("xb")
+        except FileNotFoundError:  # completed, aborted or swept meanwhile
+            raise UnknownUpload(f"upload {upload.id} is gone (completed or aborted)") from None
+        with dst:
             while received < length:
                 chunk = body.read(min(CHUNK_SIZE, length - received))
                 if not chunk:
@@ -233,7 +238,10 @@ def receive_part(
                 f"sha256 {got[:12]}..., the header says {want[:12]}...); not kept: send it again"
             )
         final = directory / f"{n:06d}.{got}.part"
-        temp.replace(final)
+        try:
+            temp.replace(final)
+        except FileNotFoundError:
+            raise UnknownUpload(f"upload {upload.id} is gone (completed or aborted)") from None
         for other in directory.glob(f"{n:06d}.*.part"):
             if other != final:
                 other.unlink(missing_ok=True)  # an earlier copy of this part

@@ -361,3 +361,18 @@ def test_complete_stores_through_the_ssh_store(
         Dataset.objects.get(sha256=sha).storage_location == f"{ssh_settings.url}/{object_key(sha)}"
     )
     assert start(contributor, data).json()["status"] == "exists"
+
+
+def test_an_empty_file_is_an_upload_of_no_parts(
+    contributor: httpx.Client, settings: LazySettings
+) -> None:
+    started = start(contributor, b"", name="empty.txt")
+    assert started.status_code == 201, started.text
+    assert started.json()["parts"] == 0
+    assert_error(put_part(contributor, started.json()["upload_id"], 1, b""), 422, "bad_part")
+
+    done = contributor.post(f"/uploads/{started.json()['upload_id']}/complete")
+
+    assert done.status_code == 201, done.text
+    assert done.json()["dataset"]["size"] == 0
+    assert [p.read_bytes() for p in stored_objects(settings)] == [b""]
