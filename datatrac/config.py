@@ -84,7 +84,13 @@ def remote_settings() -> Remote | None:
     """The team server this process talks to, or None for direct mode."""
     token = os.environ.get("DATATRAC_TOKEN") or None
     if url := os.environ.get("DATATRAC_URL", "").strip():
-        return Remote(url=normalize_url(url), token=token, origin="environment")
+        url = normalize_url(url)
+        if token is None:
+            # DATATRAC_URL naming the server logged in to: its stored token.
+            stored = read_login()
+            if stored is not None and stored.url == url:
+                return stored
+        return Remote(url=url, token=token, origin="environment")
     stored = read_login()
     if stored is None:
         return None

@@ -104,7 +104,10 @@ def create_token(
     permissions are its scope's), and the new token expires no later than it does.
     """
     if actor.user is None:
-        raise PermissionDenied("API tokens are made by a signed-in user on the API tokens page")
+        raise PermissionDenied(
+            f"API tokens belong to an account, and {actor.name!r} has none: sign in and use "
+            "the API tokens page, or set DATATRAC_USER to your account's name"
+        )
     name = storable_text(name.strip())
     if not name:
         raise InvalidTokenRequest("a token needs a name (what it is for)")

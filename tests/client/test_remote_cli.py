@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lineage.models import LineageEdge
 from tests.client.conftest import RemoteCLI, make_token
 from tests.conftest import CLI
 from tests.factories import DatasetFactory, LineageEdgeFactory, member_of
+from tests.fixtures.gunicorn import Gunicorn
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -238,3 +241,19 @@ def test_direct_and_remote_mode_print_the_same(remote: RemoteCLI, cli: CLI) -> N
             over_api.stdout,
             over_api.stderr,
         ), args
+
+
+def test_a_server_error_is_one_line(
+    remote: RemoteCLI, gunicorn_factory: Callable[..., Gunicorn], tmp_path: Path
+) -> None:
+    # A server whose database cannot be opened: every request fails on the server (5xx).
+    broken = gunicorn_factory({"DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"})
+    result = remote("fetch", "--all", DATATRAC_URL=broken.url)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert f"the server at {broken.url} failed (HTTP 5" in line
+
+
+def test_a_stored_login_is_used_when_datatrac_url_names_its_server(remote: RemoteCLI) -> None:
+    assert remote("login", remote.url, DATATRAC_URL=None).returncode == 0
+    assert remote("whoami", DATATRAC_TOKEN=None).stdout.startswith("carl on ")
