@@ -163,17 +163,20 @@ class DirectClient(Client):
 
     def link(self, parent: str, child: str, *, note: str = "") -> LinkInfo:
         from lineage.services import link_datasets
+        from registry.models import Dataset
 
         with translated():
-            p, c = self._resolve(parent), self._resolve(child)
+            # The link service checks (and audits) its own permission, naming the child.
+            p, c = Dataset.objects.resolve(parent), Dataset.objects.resolve(child)
             result = link_datasets(parent=p, child=c, actor=self.actor, note=note)
             return LinkInfo(parent=p.sha256, child=c.sha256, created=result.created)
 
     def unlink(self, parent: str, child: str) -> LinkInfo:
         from lineage.services import unlink_datasets
+        from registry.models import Dataset
 
         with translated():
-            p, c = self._resolve(parent), self._resolve(child)
+            p, c = Dataset.objects.resolve(parent), Dataset.objects.resolve(child)
             if not unlink_datasets(parent=p, child=c, actor=self.actor):
                 raise errors.NotFound(f"{p.short_hash} is not a parent of {c.short_hash}")
             return LinkInfo(parent=p.sha256, child=c.sha256, created=False)

@@ -324,7 +324,8 @@ class RemoteClient(Client):
         self, path: Path, upload: dict[str, Any], *, size: int, progress: Progress | None
     ) -> None:
         part_size = int(upload["part_size"])
-        parts = int(upload.get("parts") or max(1, -(-size // part_size)))
+        # An empty file is an upload of no parts.
+        parts = int(upload["parts"]) if "parts" in upload else -(-size // part_size)
         received = {int(p["n"]): p for p in upload.get("received", [])}
         with path.open("rb") as source:
             for n in range(1, parts + 1):

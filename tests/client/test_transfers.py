@@ -218,3 +218,12 @@ def test_a_corrupt_partial_download_is_refused_and_nothing_is_placed(
     assert not part.exists()
     assert remote("fetch", sha[:8], "--download").returncode == 0
     assert (remote.cwd / "f.bin").read_bytes() == data
+
+
+def test_an_empty_file_is_pushed_and_downloaded_remotely(remote: RemoteCLI, tmp_path: Path) -> None:
+    pushed = remote("push", str(write(tmp_path / "empty.csv", b"")), "--source", "nothing")
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stderr.strip() == "pushed 'empty.csv' (0 B)"
+    got = remote("fetch", pushed.stdout.strip()[:8], "--download", "-o", "again.csv")
+    assert got.returncode == 0, got.stderr
+    assert (remote.cwd / "again.csv").read_bytes() == b""
