@@ -297,8 +297,8 @@ def complete_upload(*, actor: Actor, upload_id: str, storage: Storage) -> PushRe
         _discard(upload)
         raise
     except BaseException:
-        if assembled is not None:
-            assembled.unlink(missing_ok=True)
+        if assembled is not None and assembled.name.endswith(_TEMP_SUFFIX):
+            assembled.unlink(missing_ok=True)  # not a part: those stay for a retry
         Upload.objects.filter(pk=upload.pk).update(completing_since=None)
         raise
     _discard(upload)
@@ -419,8 +419,16 @@ def _expired(expires_at: datetime) -> bool:
 
 def _assemble(upload: Upload, parts: list[Part]) -> Path:
     """The parts concatenated into one file, hashed once; DigestMismatch unless it is
-    the announced content."""
+    the announced content.
+
+    A single part is the whole: it was hashed as it streamed in (its name carries that
+    hash), so it is handed on as it is, neither copied nor hashed again.
+    """
     directory = upload_dir(upload.id)
+    if len(parts) == 1:
+        only = parts[0]
+        if only.sha256 == upload.sha256 and only.size == upload.size:
+            return directory / f"{only.n:06d}.{only.sha256}.part"
     target = directory / f".assembled.{secrets.token_hex(6)}{_TEMP_SUFFIX}"
     digest = hashlib.sha256()
     size = 0
