@@ -13,7 +13,7 @@ from ninja.errors import HttpError
 from ninja.params import Path
 
 from lineage.presenters import graph_as_dict
-from lineage.reads import MAX_DEPTH, explore_lineage
+from lineage.reads import MAX_DEPTH, direct_links, explore_lineage
 from lineage.services import link_datasets, unlink_datasets
 from registry.api import DatasetOut
 from registry.models import Dataset
@@ -47,6 +47,19 @@ class LineageOut(Schema):
     descendants_capped: bool | None
 
 
+class LinkedOut(Schema):
+    sha256: str
+    name: str
+    note: str
+
+
+class LinksOut(Schema):
+    """A dataset's direct parents and children, with each link's note (`fetch HASH`)."""
+
+    parents: list[LinkedOut]
+    children: list[LinkedOut]
+
+
 class LinkIn(Schema):
     parent: str
     child: str
@@ -70,6 +83,25 @@ def get_lineage(
     dataset = show_dataset(actor=actor, ref=ref)
     graph = explore_lineage(actor=actor, dataset=dataset, depth=depth)
     return graph_as_dict(graph, direction)
+
+
+@router.get(
+    "/datasets/{ref}/links", response=LinksOut, summary="A dataset's direct parents and children"
+)
+def get_links(
+    request: HttpRequest,
+    ref: str = Path(..., description="a full SHA-256 or a unique prefix of 6+ hex characters"),
+) -> dict[str, object]:
+    actor = api_actor(request)
+    parents, children = direct_links(actor=actor, dataset=show_dataset(actor=actor, ref=ref))
+    return {
+        "parents": [
+            {"sha256": e.parent.sha256, "name": e.parent.name, "note": e.note} for e in parents
+        ],
+        "children": [
+            {"sha256": e.child.sha256, "name": e.child.name, "note": e.note} for e in children
+        ],
+    }
 
 
 @router.post(

@@ -114,6 +114,11 @@ class ListFilters(Schema):
     sort: Sort = Query(DEFAULT_SORT, description="column, '-' first for descending")
     after: int | None = Query(None, ge=1, description="the `next` cursor of the page before")
     before: int | None = Query(None, ge=1, description="the `previous` cursor of the page after")
+    after_dataset: str | None = Query(
+        None,
+        max_length=64,
+        description="start after the dataset with this hash (instead of a cursor)",
+    )
     limit: int = Query(PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
 
@@ -135,12 +140,17 @@ class HistoryOut(Schema):
 
 @router.get("/datasets", response=DatasetPageOut, summary="List and search datasets")
 def list_datasets(request: HttpRequest, filters: Query[ListFilters]) -> dict[str, object]:
+    actor = api_actor(request)
+    after = filters.after
+    if filters.after_dataset:
+        # `fetch --all --after HASH` in remote mode: the client knows hashes, not cursors.
+        after = show_dataset(actor=actor, ref=filters.after_dataset).pk
     page = browse_datasets(
-        actor=api_actor(request),
+        actor=actor,
         query=filters.q,
         include_deleted=filters.deleted,
         sort=filters.sort,
-        after=filters.after,
+        after=after,
         before=filters.before,
         per_page=filters.limit,
     )

@@ -28,6 +28,8 @@ from django.db import DatabaseError, connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from datatrac import errors as client_errors
+from datatrac.direct import DirectClient
 from registry.actors import Actor, authenticate_actor
 from registry.errors import DataTracError, NotMigrated
 from registry.integrity import parse_duration
@@ -202,12 +204,17 @@ class DataTracCommand(BaseCommand):
                 return super().execute(*args, **options)
             except DatabaseError as exc:
                 raise explain_database_error(exc) from exc
-        except (CommandError, DataTracError, KeyboardInterrupt) as exc:
+        except (
+            CommandError,
+            DataTracError,
+            client_errors.DataTracError,
+            KeyboardInterrupt,
+        ) as exc:
             code = getattr(exc, "returncode", getattr(exc, "exit_code", 130))
             message = str(exc) or "interrupted; nothing was left half-done"
             if getattr(self, "_called_from_command_line", False) and not options.get("traceback"):
                 self.fail(message, code)
-            if isinstance(exc, DataTracError):
+            if isinstance(exc, DataTracError | client_errors.DataTracError):
                 # call_command() callers (tests, other commands) get a CommandError.
                 raise CommandError(message, returncode=code) from exc
             raise
@@ -222,6 +229,11 @@ class DataTracCommand(BaseCommand):
         registry is always checked: it migrates itself on first use.)
         """
         return True
+
+    def client(self, actor: Actor | None = None) -> DirectClient:
+        """The client interface on this process's registry (the database is ready:
+        execute() checked it), acting as ``actor`` (default: the CLI identity)."""
+        return DirectClient(actor=actor, prepare=False)
 
     # --- output helpers ---------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import os
 import secrets
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,8 +37,9 @@ from registry.errors import (
     UnknownDataset,
 )
 from registry.hashing import Progress, hash_file
+from registry.localfiles import output_target, place_copy
 from registry.models import AuditEvent, Dataset, DownloadRecord, dataset_delete_allowed
-from registry.naming import safe_file_name, storable_text
+from registry.naming import storable_text
 
 if TYPE_CHECKING:
     from registry.storage.base import Storage
@@ -337,64 +337,9 @@ def resolve_output_path(
     *,
     force: bool = False,
 ) -> tuple[Path, bool]:
-    """The file a download writes, and whether it replaces an existing file.
-
-    ``output`` is a file, or a directory that gets the dataset's safe name inside it;
-    ``None`` is that name in the cwd. A string ending in a path separator is always a
-    directory, created (with its parents) when the download is placed. Refuses a
-    symlink target and a missing directory otherwise. An existing file is replaced only
-    with ``force``, else ConfirmationRequired (a command may ask, then pass ``force``).
-    """
-    default_name = safe_file_name(dataset.name, fallback=dataset.short_hash)
-    if output is None:
-        target = Path(default_name)
-    else:
-        as_text = os.fspath(output)
-        target = Path(as_text)
-        if as_text.endswith((os.sep, "/")):
-            return _inside_new_or_existing_directory(target, default_name, force=force)
-    if target.is_dir() and not target.is_symlink():
-        target = target / default_name
-    if target.is_symlink():
-        raise BadPath(f"{target} is a symbolic link: refusing to write through it")
-    parent = target.parent
-    if not parent.is_dir():
-        raise BadPath(
-            f"cannot write {target}: directory {parent} does not exist "
-            "(end --output with / to create a directory)"
-        )
-    if not os.access(parent, os.W_OK):
-        raise BadPath(f"cannot write {target}: directory {parent} is not writable")
-    return target, _may_replace(target, force=force)
-
-
-def _inside_new_or_existing_directory(
-    directory: Path, default_name: str, *, force: bool
-) -> tuple[Path, bool]:
-    if directory.is_symlink():
-        raise BadPath(f"{directory} is a symbolic link: refusing to write through it")
-    existing = directory
-    while not existing.exists() and not existing.is_symlink():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise BadPath(f"cannot create directory {directory}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK):
-        raise BadPath(f"cannot write in {directory}: directory {existing} is not writable")
-    target = directory / default_name
-    if target.is_symlink():
-        raise BadPath(f"{target} is a symbolic link: refusing to write through it")
-    return target, _may_replace(target, force=force)
-
-
-def _may_replace(target: Path, *, force: bool) -> bool:
-    """Whether ``target`` exists and may be replaced; ConfirmationRequired if it may not."""
-    if not target.exists():
-        return False
-    if target.is_dir():
-        raise BadPath(f"cannot write {target}: it is a directory")
-    if force:
-        return True
-    raise ConfirmationRequired(f"{target} already exists: pass --force to overwrite it")
+    """The file a download of ``dataset`` writes, and whether it replaces an existing
+    file (registry.localfiles.output_target)."""
+    return output_target(dataset.name, dataset.short_hash, output, force=force)
 
 
 def download_dataset(
@@ -430,7 +375,7 @@ def download_dataset(
         except IntegrityFailure as exc:
             record_download_failure(dataset=dataset, actor=actor, via="cli", error=exc)
             raise
-    _place_copy(cached, target, replace=replaces)
+    place_copy(cached, target, replace=replaces)
     record_download(dataset=dataset, actor=actor, via="cli")
     return DownloadResult(dataset=dataset, path=target, from_cache=from_cache, replaced=replaces)
 
@@ -542,52 +487,6 @@ def _remove_abandoned_part(path: Path, *, cutoff: float, dry_run: bool) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def _place_copy(cached: Path, target: Path, *, replace: bool) -> None:
-    """Write the verified cache entry to ``target`` as a file of its own, atomically.
-
-    A reflink (FICLONE: the file system shares the blocks copy-on-write) where the file
-    system has one, else a copy. Never a hard link: a download and the cache entry that
-    are one inode change together, so editing one "verified" download (as root, or after
-    a chmod) would silently change the cache and every later download. The copy gets the
-    umask's permissions, not the cache entry's read-only ones. A missing ``target``
-    directory (an ``--output dir/``) is created here, once the bytes are verified. Unless
-    ``replace``, a file that appeared at ``target`` meanwhile is kept (ConfirmationRequired).
-    """
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with cached.open("rb") as src, temp.open("xb") as dst:
-            try:
-                fcntl.ioctl(dst.fileno(), fcntl.FICLONE, src.fileno())
-                cloned = True
-            except OSError:  # no reflinks here (ext4, tmpfs, another file system...)
-                cloned = False
-        if not cloned:
-            shutil.copyfile(cached, temp)
-        if replace:
-            os.replace(temp, target)
-        else:
-            _link_new(temp, target)
-    except OSError as exc:
-        raise BadPath(f"cannot write {target}: {exc.strerror}") from exc
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _link_new(temp: Path, target: Path) -> None:
-    """Give ``temp`` the name ``target`` only if nothing has it (link(2) never replaces)."""
-    try:
-        os.link(temp, target)
-    except FileExistsError:
-        raise ConfirmationRequired(
-            f"{target} already exists: pass --force to overwrite it"
-        ) from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
-            raise
-        os.replace(temp, target)  # a file system without hard links: checked above
 
 
 def stream_object(

@@ -125,6 +125,8 @@ def cli(transactional_db: None, datatrac_dirs: Path, settings: LazySettings, tmp
             "DATATRAC_CACHE_DIR": str(settings.DATATRAC_CACHE_DIR),
             "DATATRAC_STORAGE_URL": settings.DATATRAC_STORAGE_URL,
             "DATATRAC_USER": settings.DATATRAC_USER,
+            # Never a real stored login (`datatrac login`): that would make it remote.
+            "DATATRAC_CONFIG_DIR": str(tmp_path / "config"),
             "SECRET_KEY": "test-only-secret-key-for-subprocesses-" + "x" * 20,
         }
     )

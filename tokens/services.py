@@ -99,10 +99,15 @@ def create_token(
     """Make a token for ``actor``'s own account; its secret is in the result, once.
 
     The scope must be one the actor's role reaches (SCOPE_REQUIRES), the lifetime
-    between a day and MAX_LIFETIME.
+    between a day and MAX_LIFETIME. A token may make a token (`datatrac token create`
+    in remote mode), never a wider one: its scope bounds the new scope (TokenActor's
+    permissions are its scope's), and the new token expires no later than it does.
     """
-    if actor.user is None or isinstance(actor, TokenActor):
-        raise PermissionDenied("API tokens are made by a signed-in user on the API tokens page")
+    if actor.user is None:
+        raise PermissionDenied(
+            f"API tokens belong to an account, and {actor.name!r} has none: sign in and use "
+            "the API tokens page, or set DATATRAC_USER to your account's name"
+        )
     name = storable_text(name.strip())
     if not name:
         raise InvalidTokenRequest("a token needs a name (what it is for)")
@@ -117,6 +122,10 @@ def create_token(
     require_permission(actor, SCOPE_REQUIRES[scope], action=f"create a {scope} API token")
     secret = secrets.token_hex(SECRET_BYTES)
     now = timezone.now()
+    expires_at = now + lifetime
+    if isinstance(actor, TokenActor):
+        maker = AccessToken.objects.filter(pk=actor.token_id).values_list("expires_at", flat=True)
+        expires_at = min([expires_at, *maker])
     with transaction.atomic():
         token = AccessToken.objects.create(
             user=actor.user,
@@ -124,7 +133,7 @@ def create_token(
             scope=scope,
             digest=digest_of(secret),
             created_at=now,
-            expires_at=now + lifetime,
+            expires_at=expires_at,
         )
         record_audit(
             actor=actor,

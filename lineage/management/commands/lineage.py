@@ -12,11 +12,10 @@ from lineage.services import (
     LineageGraph,
     TreeRow,
     lineage_graph,
-    link_datasets,
-    unlink_datasets,
 )
 from registry.actors import Actor, require_view_permission
 from registry.cli import DataTracCommand, terminal_safe
+from registry.models import SHORT_HASH as SHORT
 from registry.models import Dataset
 
 
@@ -68,20 +67,15 @@ class Command(DataTracCommand):
             self.print_trees(graph)
 
     def link(self, options: dict[str, Any]) -> None:
-        parent = Dataset.objects.resolve(options["parent"])
-        child = Dataset.objects.resolve(options["child"])
-        actor = Actor.for_cli()
+        client = self.client()
         if options["remove"]:
-            if unlink_datasets(parent=parent, child=child, actor=actor):
-                self.stdout.write(f"unlinked {parent.short_hash} -> {child.short_hash}")
-            else:
-                raise CommandError(f"{parent.short_hash} is not a parent of {child.short_hash}")
+            # Not a link: the client's NotFound ("... is not a parent of ..."), one line.
+            link = client.unlink(options["parent"], options["child"])
+            self.stdout.write(f"unlinked {link.parent[:SHORT]} -> {link.child[:SHORT]}")
             return
-        result = link_datasets(parent=parent, child=child, actor=actor, note=options["note"])
-        if result.created:
-            self.stdout.write(f"linked {parent.short_hash} -> {child.short_hash}")
-        else:
-            self.stdout.write(f"already linked {parent.short_hash} -> {child.short_hash}")
+        link = client.link(options["parent"], options["child"], note=options["note"])
+        verb = "linked" if link.created else "already linked"
+        self.stdout.write(f"{verb} {link.parent[:SHORT]} -> {link.child[:SHORT]}")
 
     def print_trees(self, graph: LineageGraph) -> None:
         def label(node_id: int) -> str:

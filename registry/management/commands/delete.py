@@ -7,8 +7,6 @@ from django.core.management.base import CommandError, CommandParser
 from registry.actors import Actor, require_permission
 from registry.cli import PrivilegedCommand, terminal_safe
 from registry.models import Dataset
-from registry.services import delete_dataset, delete_local_copy, purge_dataset
-from registry.storage import get_storage
 
 
 class Command(PrivilegedCommand):
@@ -47,7 +45,7 @@ taken from the command line, where other users and shell history could see it.
             raise CommandError("--local and --purge do not go together")
         dataset = Dataset.objects.resolve(options["hash"])
         if options["local"]:
-            removed = delete_local_copy(dataset=dataset)
+            _, removed = self.client().delete_local(dataset.sha256)
             self.stdout.write(
                 f"removed the local copy of {dataset.short_hash}"
                 if removed
@@ -70,10 +68,7 @@ taken from the command line, where other users and shell history could see it.
                 f"({terminal_safe(dataset.name)!r})?",
                 verb="delete",
             )
-        with get_storage() as storage:
-            result = delete_dataset(
-                dataset=dataset, actor=actor, storage=storage, force=options["force"]
-            )
+        result = self.client(actor).delete(dataset.sha256, force=options["force"])
         if result.object_was_missing:
             self.stderr.write(
                 f"warning: the stored object of {dataset.short_hash} was already missing"
@@ -99,8 +94,7 @@ taken from the command line, where other users and shell history could see it.
                 "for good?",
                 verb="purge",
             )
-        with get_storage() as storage:
-            result = purge_dataset(dataset=dataset, actor=actor, storage=storage)
+        result = self.client(actor).purge(dataset.sha256)
         self.stdout.write(
             f"purged {dataset.short_hash} ({terminal_safe(dataset.name)!r}) with "
             f"{result.edges_removed} lineage link(s) and {result.downloads_removed} download "

@@ -10,19 +10,20 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import tzinfo
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
-from lineage.models import LineageEdge
+from datatrac.cli.main import print_detail
+from datatrac.records import DatasetDetail
 from registry.actors import Actor, require_view_permission
 from registry.cli import DataTracCommand, terminal_safe
 from registry.models import Dataset
 from registry.presenters import dataset_as_dict
-from registry.services import download_dataset, resolve_output_path
-from registry.storage import get_storage
+from registry.services import resolve_output_path
 from registry.units import human_size
 
 
@@ -89,8 +90,10 @@ An existing output file is overwritten only with --force, or after asking on a t
         parser.add_argument("--json", action="store_true", help="print JSON only on stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        actor = None
         if not options["download"]:
-            require_view_permission(actor=Actor.for_cli())
+            actor = Actor.for_cli()
+            require_view_permission(actor=actor)
         listing_options = ("search", "limit", "after")
         if options["all"] or (
             not options["hash"] and any(options[o] is not None for o in listing_options)
@@ -103,13 +106,13 @@ An existing output file is overwritten only with --force, or after asking on a t
             raise CommandError("give a dataset HASH, or --all to list datasets (see --help)")
         if options["limit"] is not None or options["after"] or options["jsonl"]:
             raise CommandError("--limit, --after and --jsonl go with --all (a listing)")
-        dataset = Dataset.objects.resolve(options["hash"])
         if options["download"]:
-            self.download(dataset, options)
+            self.download(Dataset.objects.resolve(options["hash"]), options)
         else:
+            detail = self.client(actor).get(options["hash"])
             if options["output"] or options["force"]:
                 raise CommandError("--output and --force go with --download")
-            self.show(dataset, as_json=options["json"])
+            self.show(detail, as_json=options["json"])
 
     def list_datasets(self, options: dict[str, Any]) -> None:
         limit = DEFAULT_LIMIT if options["limit"] is None else options["limit"]
@@ -184,58 +187,24 @@ An existing output file is overwritten only with --force, or after asking on a t
                 pager.stdin.close()
             pager.wait()
 
-    def show(self, dataset: Dataset, *, as_json: bool) -> None:
-        parents = list(
-            LineageEdge.objects.filter(child=dataset).select_related("parent").order_by("id")
-        )
-        children = list(
-            LineageEdge.objects.filter(parent=dataset).select_related("child").order_by("id")
-        )
+    def show(self, detail: DatasetDetail, *, as_json: bool) -> None:
+        dataset = detail.dataset
         if as_json:
             self.print_json(
                 {
-                    **dataset_as_dict(dataset),
-                    "parents": [_edge_dict(e.parent, e) for e in parents],
-                    "children": [_edge_dict(e.child, e) for e in children],
+                    **dataset.as_dict(),
+                    "parents": [asdict(e) for e in detail.parents],
+                    "children": [asdict(e) for e in detail.children],
                 }
             )
             return
-        from rich.table import Table  # here: listings and downloads never import it
-
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        rows = [
-            ("sha256", dataset.sha256),
-            ("name", dataset.name),
-            ("size", f"{dataset.size} bytes ({human_size(dataset.size)})"),
-            ("source", dataset.source),
-            ("description", dataset.description),
-            ("registry path", dataset.storage_location),
-            ("pushed by", dataset.pushed_by),
-            ("pushed at", timezone.localtime(dataset.pushed_at).isoformat(timespec="seconds")),
-            ("downloads", str(dataset.download_count)),
-            ("state", dataset.state),
-        ]
-        if dataset.last_verified_at:
-            rows.append(("last verified", dataset.last_verified_at.isoformat(timespec="seconds")))
-        for label, value in rows:
-            table.add_row(label, self.text(value))
-        for label, edges, attr in (("parents", parents, "parent"), ("children", children, "child")):
-            shown = [str(getattr(e, attr)) for e in edges]
-            table.add_row(label, self.text(", ".join(shown) if shown else "-"))
-        self.console().print(table)
+        print_detail(detail, self.console(), timezone.get_current_timezone())
 
     def download(self, dataset: Dataset, options: dict[str, Any]) -> None:
         force = options["force"] or self.overwrite_agreed(dataset, options["output"])
-        with get_storage() as storage, self.progress(dataset.size, "downloading") as bar:
-            result = download_dataset(
-                dataset=dataset,
-                actor=Actor.for_cli(),
-                storage=storage,
-                output=options["output"],
-                force=force,
-                progress=bar,
+        with self.progress(dataset.size, "downloading") as bar:
+            result = self.client().download(
+                dataset.sha256, output=options["output"], force=force, progress=bar
             )
         if options["json"]:
             self.print_json(
@@ -395,7 +364,3 @@ def _runs(command: str) -> bool:
     except (ValueError, IndexError):
         return False
     return shutil.which(program) is not None
-
-
-def _edge_dict(dataset: Dataset, edge: LineageEdge) -> dict[str, Any]:
-    return {"sha256": dataset.sha256, "name": dataset.name, "note": edge.note}

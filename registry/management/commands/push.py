@@ -5,11 +5,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from registry.actors import Actor
 from registry.cli import DataTracCommand, terminal_safe
-from registry.presenters import dataset_as_dict
-from registry.services import check_readable_file, push_dataset
-from registry.storage import get_storage
+from registry.services import check_readable_file
 from registry.units import human_size
 
 
@@ -40,21 +37,19 @@ class Command(DataTracCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["path"]
         size = check_readable_file(path).st_size
-        with get_storage() as storage, self.progress(2 * size, "hashing + uploading") as bar:
-            result = push_dataset(
-                path=path,
+        with self.progress(2 * size, "hashing + uploading") as bar:
+            result = self.client().push(
+                path,
                 source=options["source"],
                 name=options["name"],
                 description=options["description"],
                 parents=options["parent"],
-                actor=Actor.for_cli(),
-                storage=storage,
                 progress=bar,
             )
         dataset = result.dataset
         if options["json"]:
             self.print_json(
-                {**dataset_as_dict(dataset), "outcome": result.outcome, "uploaded": result.uploaded}
+                {**dataset.as_dict(), "outcome": result.outcome, "uploaded": result.uploaded}
             )
             return
         name = terminal_safe(dataset.name)

@@ -6,8 +6,6 @@ from django.core.management.base import CommandParser
 
 from registry.cli import PrivilegedCommand, terminal_safe
 from registry.models import Dataset
-from registry.services import restore_dataset
-from registry.storage import get_storage
 
 
 class Command(PrivilegedCommand):
@@ -30,6 +28,5 @@ dataset too, and needs only the push permission.
     def handle(self, *args: Any, **options: Any) -> None:
         dataset = Dataset.objects.resolve(options["hash"])
         actor = self.authenticate(options["user"])
-        with get_storage() as storage:
-            restore_dataset(dataset=dataset, actor=actor, storage=storage)
+        self.client(actor).restore(dataset.sha256)
         self.stdout.write(f"restored {dataset.short_hash} ({terminal_safe(dataset.name)!r})")

@@ -1,0 +1,1 @@
+"""The `datatrac` command line on the client interface (see datatrac.cli.main)."""
