@@ -59,8 +59,8 @@ from registry.services import (
     purge_dataset,
     restore_dataset,
 )
+from registry.sorting import DEFAULT_SORT
 from registry.storage import Storage, get_storage
-from registry.tables import DEFAULT_SORT
 from registry.uploads import (
     UploadState,
     abort_upload,

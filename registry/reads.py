@@ -10,7 +10,7 @@ from registry.actors import Actor, require_permission, require_view_permission
 from registry.keyset import KeysetPage, keyset_page
 from registry.models import Dataset
 from registry.services import HISTORY_LIMIT, HISTORY_PERMISSION, DatasetHistory, dataset_history
-from registry.tables import DEFAULT_SORT, SORT_KEYS
+from registry.sorting import DEFAULT_SORT, SORT_KEYS
 
 PER_PAGE = 25
 MAX_PER_PAGE = 200
@@ -28,7 +28,7 @@ def browse_datasets(
 ) -> KeysetPage[Dataset]:
     """One keyset page of datasets, searched and sorted as the browser's table does.
 
-    ``sort`` is a column of registry.tables.SORT_KEYS, ``-`` first for descending (an
+    ``sort`` is a column of registry.sorting.SORT_KEYS, ``-`` first for descending (an
     unknown one sorts newest first); ``after``/``before`` are the cursors of the page's
     neighbours. Needs ``registry.view_dataset``.
     """

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.db.models import F, QuerySet
-from django.db.models.functions import Left
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_tables2.data import TableListData
 
-from registry.keyset import KeysetPage, SortKey, keyset_page
-from registry.models import SORT_PREFIX, Dataset
+from registry.keyset import KeysetPage, keyset_page
+from registry.models import Dataset
+from registry.sorting import DEFAULT_SORT, SORT_KEYS
 from registry.units import NBSP, human_size
 
-DEFAULT_SORT = "-pushed_at"
 EMPTY_CELL = "—"  # django-tables2's default for an empty value
-# The database sort key of each sortable column, matching Dataset.Meta.indexes so every
-# sort is an index seek. Each ends on a unique column, so pages never overlap or skip.
-SORT_KEYS: dict[str, tuple[SortKey, ...]] = {
-    "name": (Left("name", SORT_PREFIX), F("id")),
-    "sha256": (F("sha256"),),
-    "size": (F("size"), F("id")),
-    "source": (Left("source", SORT_PREFIX), F("id")),
-    "pushed_by": (F("pushed_by"), F("id")),
-    "pushed_at": (F("pushed_at"), F("id")),
-    "download_count": (F("download_count"), F("id")),
-}
 
 
 class _SortedRows(TableListData):
