@@ -9,8 +9,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
@@ -254,31 +254,14 @@ class DataTracCommand(BaseCommand):
 
         return Text(terminal_safe(value))
 
-    @contextmanager
-    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    def progress(
+        self, total: int, description: str
+    ) -> AbstractContextManager[Callable[[int], None] | None]:
         """A byte progress bar on stderr when it is a terminal; otherwise nothing."""
-        if not sys.stderr.isatty() or total < 1024 * 1024:
-            yield None
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        # The remote CLI's own bar: one look for both modes.
+        from datatrac.cli.main import progress_bar
 
-        columns = (
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n: bar.advance(task, n)
+        return progress_bar(total, description)
 
 
 class PrivilegedCommand(DataTracCommand):
