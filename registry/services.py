@@ -162,8 +162,12 @@ def store_and_register(
     actor: Actor,
     storage: Storage,
     progress: Progress | None = None,
+    parts: Sequence[Path] | None = None,
 ) -> PushResult | None:
     """Register content of known hash and size, storing the bytes of ``path`` if needed.
+
+    ``parts`` instead of ``path``: the bytes are those files joined in order (an upload's
+    parts), stored with Storage.put_parts so the server hashes them once as it stores.
 
     The one registration path of a push, whether its bytes are a local file
     (push_dataset) or an upload assembled on the server (registry.uploads). ``path``
@@ -186,9 +190,12 @@ def store_and_register(
     uploaded = False
     for _attempt in range(PUSH_ATTEMPTS):
         if must_upload:
-            if path is None:
+            if parts is not None:
+                storage.put_parts(sha256, parts, progress=progress)
+            elif path is None:
                 return None
-            storage.put(sha256, path, progress=progress)
+            else:
+                storage.put(sha256, path, progress=progress)
             uploaded = True
         try:
             return _register_pushed(
