@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from registry.errors import IntegrityFailure, ObjectMissing, StoreError
-from registry.hashing import Progress, hash_file
+from registry.hashing import CHUNK_SIZE, Progress, hash_file
 from registry.storage.base import TEMP_SUFFIX, Storage, object_key
 
 # A new temporary swept by a concurrent gc between its creation and its lock (see
 # _locked_temporary) is made again under another name, at most this many times.
 TEMP_ATTEMPTS = 3
-# Bytes per read when storing: large, so a 1 GiB object is a few hundred system calls
-# rather than thousands, and small enough to stay far below the worker's memory budget.
-COPY_SIZE = 8 * 1024 * 1024
 
 
 def describe_os_error(exc: OSError, what: str) -> str:
@@ -93,12 +90,12 @@ class LocalStorage(Storage):
                 # The lock is held until the temporary is renamed into place (or the
                 # process dies): gc never sweeps a temporary it cannot lock.
                 with dst:
-                    buffer = bytearray(COPY_SIZE)
+                    buffer = bytearray(CHUNK_SIZE)
                     view = memoryview(buffer)
                     for src in readers:
                         while n := src.readinto(view):
                             digest.update(view[:n])
-                            dst.write(view[:n])
+                            _write_all(dst, view[:n])
                             if progress:
                                 progress(n)
                     os.fsync(dst.fileno())
@@ -231,6 +228,17 @@ def _remove_if_stale(temp: Path, cutoff: float, *, dry_run: bool) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def _write_all(dst: BinaryIO, data: memoryview) -> None:
+    """Write all of ``data`` to an unbuffered file: its write may write less (a disk
+    filling up writes what fits and says so only on the next call), and a short write
+    taken for a whole one would store an object missing bytes its hash was taken over."""
+    while data:
+        written = dst.write(data)
+        if written is None:  # non-blocking files only; ours block
+            raise StoreError("the store's temporary would block")
+        data = data[written:]
 
 
 def _fsync_dir(directory: Path) -> None:
