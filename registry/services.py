@@ -166,16 +166,17 @@ def store_and_register(
 ) -> PushResult | None:
     """Register content of known hash and size, storing the bytes of ``path`` if needed.
 
-    ``parts`` instead of ``path``: the bytes are those files joined in order (an upload's
-    parts), stored with Storage.put_parts so the server hashes them once as it stores.
-
     The one registration path of a push, whether its bytes are a local file
-    (push_dataset) or an upload assembled on the server (registry.uploads). ``path``
+    (push_dataset) or an upload's parts on the server (registry.uploads). ``path``
     must hold bytes hashing to ``sha256``; with ``path=None`` (the API asking whether
     anything must be sent) nothing is stored: known, available content whose bytes are
     stored and not flagged corrupt is registered (parents linked) and returned, and
     anything else returns None, meaning the bytes must be sent. The caller has checked
     permissions and resolved ``parents``; text is stored as given.
+
+    ``parts`` instead of ``path``: the bytes are those files joined in order (an upload's
+    parts), stored with Storage.put_parts, which hashes the whole once as it stores and
+    stores nothing unless it is ``sha256``.
     """
     existing = Dataset.objects.filter(sha256=sha256).first()
     # Bytes a registered, available dataset should have and does not: gone from the

@@ -3,7 +3,7 @@
 A client announces content by hash and size (start_upload). Known content registers at
 once and nothing is sent (dedup); otherwise the client sends the bytes in numbered parts
 of ``part_size`` bytes (receive_part), each checked against its own SHA-256 as it
-streams to a part file, never held whole in memory. complete_upload assembles the parts
+streams to a part file, never held whole in memory. complete_upload copies the parts
 in order straight into the store (Storage.put_parts through the push service's
 registration path, registry.services.store_and_register): the server reads the parts
 once, hashing the whole as it copies, so the store's guarantees (temporary name,
