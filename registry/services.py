@@ -162,16 +162,21 @@ def store_and_register(
     actor: Actor,
     storage: Storage,
     progress: Progress | None = None,
+    parts: Sequence[Path] | None = None,
 ) -> PushResult | None:
     """Register content of known hash and size, storing the bytes of ``path`` if needed.
 
     The one registration path of a push, whether its bytes are a local file
-    (push_dataset) or an upload assembled on the server (registry.uploads). ``path``
+    (push_dataset) or an upload's parts on the server (registry.uploads). ``path``
     must hold bytes hashing to ``sha256``; with ``path=None`` (the API asking whether
     anything must be sent) nothing is stored: known, available content whose bytes are
     stored and not flagged corrupt is registered (parents linked) and returned, and
     anything else returns None, meaning the bytes must be sent. The caller has checked
     permissions and resolved ``parents``; text is stored as given.
+
+    ``parts`` instead of ``path``: the bytes are those files joined in order (an upload's
+    parts), stored with Storage.put_parts, which hashes the whole once as it stores and
+    stores nothing unless it is ``sha256``.
     """
     existing = Dataset.objects.filter(sha256=sha256).first()
     # Bytes a registered, available dataset should have and does not: gone from the
@@ -186,9 +191,12 @@ def store_and_register(
     uploaded = False
     for _attempt in range(PUSH_ATTEMPTS):
         if must_upload:
-            if path is None:
+            if parts is not None:
+                storage.put_parts(sha256, parts, progress=progress)
+            elif path is None:
                 return None
-            storage.put(sha256, path, progress=progress)
+            else:
+                storage.put(sha256, path, progress=progress)
             uploaded = True
         try:
             return _register_pushed(

@@ -3,10 +3,11 @@
 A client announces content by hash and size (start_upload). Known content registers at
 once and nothing is sent (dedup); otherwise the client sends the bytes in numbered parts
 of ``part_size`` bytes (receive_part), each checked against its own SHA-256 as it
-streams to a part file, never held whole in memory. complete_upload assembles the parts
-in order, hashes the whole once, and hands the file to the push service's registration
-path (registry.services.store_and_register), so the store's guarantees (temporary name,
-verify, rename; the object lock against gc) and the row's rules are the push's own.
+streams to a part file, never held whole in memory. complete_upload copies the parts
+in order straight into the store (Storage.put_parts through the push service's
+registration path, registry.services.store_and_register): the server reads the parts
+once, hashing the whole as it copies, so the store's guarantees (temporary name,
+verify, fsync, rename; the object lock against gc) and the row's rules are the push's own.
 
 Parts live under DATATRAC_UPLOAD_DIR/<upload id>/ as ``<n>.<sha256>.part`` (written as
 a temporary and renamed, so a part file under its final name is always whole). An upload
@@ -37,12 +38,13 @@ from registry.errors import (
     BadPart,
     DigestMismatch,
     DigestRequired,
+    IntegrityFailure,
     LengthRequired,
     UnknownUpload,
     UploadIncomplete,
     UploadTooLarge,
 )
-from registry.hashing import CHUNK_SIZE, require_full_hash
+from registry.hashing import require_full_hash
 from registry.models import Dataset, Upload
 from registry.naming import storable_text
 from registry.services import PushResult, store_and_register
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
 MANAGE_ANY_UPLOAD = "registry.collect_garbage"
 _PART_FILE = re.compile(r"(\d{6})\.([0-9a-f]{64})\.part")
 _TEMP_SUFFIX = ".tmp"
+# Bytes asked of a part's body per read: large, so a 64 MiB part is a few dozen reads
+# (each a Python-level call through the WSGI input) rather than thousands.
+RECEIVE_SIZE = 4 * 1024 * 1024
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -223,7 +228,7 @@ def receive_part(
             raise UnknownUpload(f"upload {upload.id} is gone (completed or aborted)") from None
         with dst:
             while received < length:
-                chunk = body.read(min(CHUNK_SIZE, length - received))
+                chunk = body.read(min(RECEIVE_SIZE, length - received))
                 if not chunk:
                     break
                 digest.update(chunk)
@@ -252,14 +257,14 @@ def receive_part(
 
 
 def complete_upload(*, actor: Actor, upload_id: str, storage: Storage) -> PushResult:
-    """Assemble the parts in order, check the whole hash once, store and register it.
+    """Store the parts joined in order (the whole hashed once, as it is stored), register.
 
     UploadIncomplete (listing the missing parts) until every part is in, or while
     another complete of this upload runs. A whole that does not hash to the announced
     SHA-256 (and size) is DigestMismatch: nothing is stored or registered and the upload
-    is discarded. Otherwise the push service stores the assembled file (temporary name,
-    verify, rename) and commits the row, linking the parents named at the start. The
-    upload's files are removed once it is registered.
+    is discarded. Otherwise the push service stores the parts (Storage.put_parts:
+    temporary name, verify, rename) and commits the row, linking the parents named at
+    the start. The upload's files are removed once it is registered.
     """
     upload = _own_upload(actor=actor, upload_id=upload_id)
     require_permission(actor, "registry.push_dataset", action="push datasets")
@@ -278,31 +283,43 @@ def complete_upload(*, actor: Actor, upload_id: str, storage: Storage) -> PushRe
     )
     if not claimed:
         raise UploadIncomplete(f"upload {upload.id} is being completed by another request")
-    assembled: Path | None = None
+    ordered = [parts[n] for n in range(1, upload.parts + 1)]
     try:
         parent_rows = [Dataset.objects.resolve(sha) for sha in upload.parents]
-        assembled = _assemble(upload, [parts[n] for n in range(1, upload.parts + 1)])
-        result = store_and_register(
-            sha256=upload.sha256,
-            size=upload.size,
-            path=assembled,
-            name=upload.name,
-            source=upload.source,
-            description=upload.description,
-            parents=parent_rows,
-            actor=actor,
-            storage=storage,
-        )
+        total = sum(part.size for part in ordered)
+        if total != upload.size:
+            raise DigestMismatch(
+                f"the parts hold {total} bytes, not the {upload.size} announced; nothing "
+                "was registered (the upload is discarded: start again)"
+            )
+        directory = upload_dir(upload.id)
+        try:
+            result = store_and_register(
+                sha256=upload.sha256,
+                size=upload.size,
+                path=None,
+                parts=[directory / f"{part.n:06d}.{part.sha256}.part" for part in ordered],
+                name=upload.name,
+                source=upload.source,
+                description=upload.description,
+                parents=parent_rows,
+                actor=actor,
+                storage=storage,
+            )
+        except IntegrityFailure:
+            raise DigestMismatch(
+                f"the parts joined do not hash to sha256 {upload.sha256[:12]}... announced; "
+                "nothing was registered (the upload is discarded: start again)"
+            ) from None
     except DigestMismatch:
         _discard(upload)
         raise
     except BaseException:
-        if assembled is not None and assembled.name.endswith(_TEMP_SUFFIX):
-            assembled.unlink(missing_ok=True)  # not a part: those stay for a retry
+        # The parts stay for a retry.
         Upload.objects.filter(pk=upload.pk).update(completing_since=None)
         raise
     _discard(upload)
-    assert result is not None  # a path was given: the bytes were stored
+    assert result is not None  # parts were given: the bytes were stored
     return result
 
 
@@ -415,44 +432,6 @@ def _own_upload(*, actor: Actor, upload_id: str) -> Upload:
 
 def _expired(expires_at: datetime) -> bool:
     return expires_at <= timezone.now()
-
-
-def _assemble(upload: Upload, parts: list[Part]) -> Path:
-    """The parts concatenated into one file, hashed once; DigestMismatch unless it is
-    the announced content.
-
-    A single part is the whole: it was hashed as it streamed in (its name carries that
-    hash), so it is handed on as it is, neither copied nor hashed again.
-    """
-    directory = upload_dir(upload.id)
-    if len(parts) == 1:
-        only = parts[0]
-        if only.sha256 == upload.sha256 and only.size == upload.size:
-            return directory / f"{only.n:06d}.{only.sha256}.part"
-    target = directory / f".assembled.{secrets.token_hex(6)}{_TEMP_SUFFIX}"
-    digest = hashlib.sha256()
-    size = 0
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
-    try:
-        with target.open("xb") as dst:
-            for part in parts:
-                with (directory / f"{part.n:06d}.{part.sha256}.part").open("rb") as src:
-                    while n := src.readinto(view):
-                        digest.update(view[:n])
-                        dst.write(view[:n])
-                        size += n
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    if size != upload.size or digest.hexdigest() != upload.sha256:
-        target.unlink(missing_ok=True)
-        raise DigestMismatch(
-            f"the assembled upload is {size} bytes hashing to sha256 {digest.hexdigest()[:12]}"
-            f"..., not the {upload.size} bytes of {upload.sha256[:12]}... announced; nothing "
-            "was registered (the upload is discarded: start again)"
-        )
-    return target
 
 
 def _discard(upload: Upload) -> None:

@@ -11,7 +11,8 @@ reuses until it is closed.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -68,6 +69,38 @@ class Storage(abc.ABC):
         StoreError for any failure of the store. Storing an object that
         already exists is allowed and leaves one object.
         """
+
+    def put_parts(
+        self, sha256: str, parts: Sequence[Path], *, progress: Progress | None = None
+    ) -> None:
+        """Store the bytes of local files ``parts`` joined in order under ``sha256``.
+
+        ``put`` of their concatenation, with the same guarantees: a temporary name,
+        locked until it is renamed into place; the whole hashed exactly once as it is
+        stored and IntegrityFailure (nothing stored) unless it hashes to ``sha256`` -
+        for instance when a part is not the bytes it was taken for; StoreError for any
+        failure of the store. The parts are left as they are.
+
+        This default joins the parts into one local temporary beside the first (so a
+        store without a better way still works) and hands it to ``put``; a store that
+        can copy parts straight into its own temporary overrides it.
+        """
+        if not parts:
+            with tempfile.NamedTemporaryFile(prefix=".joined.", suffix=TEMP_SUFFIX) as empty:
+                self.put(sha256, Path(empty.name), progress=progress)
+            return
+        directory = parts[0].parent
+        with tempfile.NamedTemporaryFile(
+            dir=directory, prefix=".joined.", suffix=TEMP_SUFFIX
+        ) as joined:
+            buffer = bytearray(CHUNK_SIZE)
+            view = memoryview(buffer)
+            for part in parts:
+                with part.open("rb", buffering=0) as src:
+                    while n := src.readinto(view):
+                        joined.write(view[:n])
+            joined.flush()
+            self.put(sha256, Path(joined.name), progress=progress)
 
     @abc.abstractmethod
     def open(self, sha256: str) -> AbstractContextManager[BinaryIO]:

@@ -165,3 +165,54 @@ def test_age_of_a_fresh_object_is_small(store: StoreUnderTest, tmp_path: Path) -
     store.storage.put(sha, path)
 
     assert store.storage.age(sha) < timedelta(minutes=1)
+
+
+def test_put_parts_stores_the_parts_joined_in_order(store: StoreUnderTest, tmp_path: Path) -> None:
+    chunks = [os.urandom(200_000), os.urandom(1), os.urandom(300_000)]
+    parts = []
+    for i, chunk in enumerate(chunks):
+        parts.append(tmp_path / f"{i}.part")
+        parts[-1].write_bytes(chunk)
+    whole = b"".join(chunks)
+    sha = hashlib.sha256(whole).hexdigest()
+
+    store.storage.put_parts(sha, parts)
+
+    assert store.storage.exists(sha)
+    assert (store.root / object_key(sha)).read_bytes() == whole
+    assert store.temporaries() == []
+    assert [p.read_bytes() for p in parts] == chunks  # the parts are left as they were
+
+
+def test_put_parts_whose_join_does_not_hash_right_stores_nothing(
+    store: StoreUnderTest, tmp_path: Path
+) -> None:
+    good = [os.urandom(100_000), os.urandom(100_000)]
+    sha = hashlib.sha256(b"".join(good)).hexdigest()
+    (tmp_path / "upload").mkdir()
+    parts = [tmp_path / "upload" / "1.part", tmp_path / "upload" / "2.part"]
+    parts[0].write_bytes(good[0])
+    parts[1].write_bytes(os.urandom(100_000))  # not the second part announced
+
+    with pytest.raises(IntegrityFailure):
+        store.storage.put_parts(sha, parts)
+
+    assert not store.storage.exists(sha)
+    assert not (store.root / object_key(sha)).exists()
+    assert store.temporaries() == []
+    # the parts stay (for a retry) and nothing else is left beside them
+    assert sorted(p.name for p in (tmp_path / "upload").iterdir()) == ["1.part", "2.part"]
+
+
+def test_put_parts_in_the_wrong_order_stores_nothing(store: StoreUnderTest, tmp_path: Path) -> None:
+    chunks = [os.urandom(50_000), os.urandom(50_000)]
+    sha = hashlib.sha256(b"".join(chunks)).hexdigest()
+    parts = [tmp_path / "1.part", tmp_path / "2.part"]
+    for part, chunk in zip(parts, chunks, strict=True):
+        part.write_bytes(chunk)
+
+    with pytest.raises(IntegrityFailure):
+        store.storage.put_parts(sha, list(reversed(parts)))
+
+    assert not store.storage.exists(sha)
+    assert store.temporaries() == []
