@@ -30,30 +30,23 @@ import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.ssh_transfer import Series, Timed, scp_options, write_random_file  # noqa: E402
 from tests.fixtures.sshd import SSHD, SSHServer, start_sshd  # noqa: E402
 
 MiB = 1024 * 1024
 GNU_TIME = "/usr/bin/time"
 # The CLI of a source tree, run by this interpreter (the tree first on the path).
 LAUNCH = "import sys; from datatrac_site.cli import main; sys.exit(main())"
-
-
-@dataclass
-class Timed:
-    seconds: float
-    max_rss_mib: float
-    stdout: str
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> Timed:
@@ -76,20 +69,6 @@ def run(command: list[str], env: dict[str, str] | None = None) -> Timed:
             raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
         kib = int(Path(rss.name).read_text().split()[-1])
     return Timed(elapsed, kib / 1024, done.stdout)
-
-
-@dataclass
-class Series:
-    times: list[float] = field(default_factory=list)
-    rss: list[float] = field(default_factory=list)
-
-    def add(self, *parts: Timed) -> None:
-        self.times.append(sum(p.seconds for p in parts))
-        self.rss.append(max(p.max_rss_mib for p in parts))
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
 
 
 def vm_hwm_mib(pid: int) -> float:
@@ -203,15 +182,6 @@ def make_server(label: str, tree: Path, work: Path) -> Server:
     return Server(label=label, tree=tree, home=home, env=env)
 
 
-def write_random_file(path: Path, size: int) -> None:
-    with path.open("wb") as out:
-        left = size
-        while left:
-            n = min(left, 16 * MiB)
-            out.write(os.urandom(n))
-            left -= n
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="file size (default 1024)")
@@ -258,13 +228,7 @@ def bench(
     landing.mkdir()
     ssh_config = work / "ssh_config"
     ssh_config.touch()
-    ssh_options = [
-        "-i", str(sshd.keys.client_key),
-        "-o", f"UserKnownHostsFile={sshd.known_hosts}",
-        "-o", "BatchMode=yes",
-        "-F", str(ssh_config),
-        "-P", str(sshd.port),
-    ]  # fmt: skip
+    ssh_options = scp_options(sshd, ssh_config)
     remote = f"{sshd.user}@127.0.0.1"
     series: dict[str, Series] = {"scp_push": Series(), "scp_fetch": Series()}
     for server in servers:

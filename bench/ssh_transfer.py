@@ -96,6 +96,17 @@ def write_random_file(path: Path, size: int) -> None:
             left -= n
 
 
+def scp_options(server: SSHServer, ssh_config: Path) -> list[str]:
+    """scp's options for ``server``: its key and known hosts, no prompt, an empty config."""
+    return [
+        "-i", str(server.keys.client_key),
+        "-o", f"UserKnownHostsFile={server.known_hosts}",
+        "-o", "BatchMode=yes",
+        "-F", str(ssh_config),
+        "-P", str(server.port),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="file size (default 1024)")
@@ -123,13 +134,7 @@ def bench(server: SSHServer, work: Path, size: int, runs: int) -> dict[str, Seri
     store.mkdir()
     ssh_config = work / "ssh_config"
     ssh_config.touch()
-    ssh_options = [
-        "-i", str(server.keys.client_key),
-        "-o", f"UserKnownHostsFile={server.known_hosts}",
-        "-o", "BatchMode=yes",
-        "-F", str(ssh_config),
-        "-P", str(server.port),
-    ]  # fmt: skip
+    ssh_options = scp_options(server, ssh_config)
     remote = f"{server.user}@127.0.0.1"
     home = work / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAC_", "DATABASE_"))}
